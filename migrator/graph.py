@@ -1,0 +1,206 @@
+"""The revision graph: Alembic's ScriptDirectory seen per service, and the plans built on it.
+
+Alembic knows revisions, branches and `depends_on`; what it does not offer is the view people
+ask for ("where is crm?", "what else goes if I roll this back?"). Alembic's version table also
+keeps only the heads of what is applied and drops a dependency once a dependent covers it, so
+"applied" is always computed here as the closure of the recorded heads.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
+
+from migrator import services
+from migrator.errors import MigratorError
+from migrator.services import Service
+
+
+class GraphError(MigratorError):
+    """The revision files do not form a valid history."""
+
+
+def _as_tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One revision file, as the graph needs it."""
+
+    id: str
+    service: Service
+    down_revisions: tuple[str, ...]
+    dependencies: tuple[str, ...]
+    path: Path
+    message: str
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        return self.down_revisions + self.dependencies
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """Where one service stands in a database."""
+
+    service: Service
+    current: str | None
+    head: str | None
+    pending: tuple[str, ...]
+
+
+class RevisionGraph:
+    """All revisions of all services, with the questions the commands ask of them."""
+
+    def __init__(self, revisions: Iterable[Revision]) -> None:
+        self.revisions = {revision.id: revision for revision in revisions}
+        self._children: dict[str, set[str]] = {rev: set() for rev in self.revisions}
+        for revision in self.revisions.values():
+            for parent in revision.parents:
+                self._children[parent].add(revision.id)
+        self._order = self._topological_order()
+
+    @classmethod
+    def load(cls, config: Config) -> RevisionGraph:
+        """Read every revision file through Alembic, turning its errors into readable ones."""
+        script = ScriptDirectory.from_config(config)
+        try:
+            scripts = list(script.walk_revisions("base", "heads"))
+        except (RevisionError, CommandError) as error:
+            raise GraphError(f"the revision files do not form a valid history: {error}") from error
+        return cls(_revision_of(s) for s in scripts)
+
+    def _topological_order(self) -> list[str]:
+        """Every revision after its parents; among equals, by id, which is by date."""
+        sorter = graphlib.TopologicalSorter({rev: r.parents for rev, r in self.revisions.items()})
+        try:
+            sorter.prepare()
+        except graphlib.CycleError as error:
+            cycle = " -> ".join(error.args[1])
+            raise GraphError(f"the revisions depend on each other in a cycle: {cycle}") from error
+        order: list[str] = []
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready())
+            order.extend(ready)
+            sorter.done(*ready)
+        return order
+
+    def __getitem__(self, revision: str) -> Revision:
+        try:
+            return self.revisions[revision]
+        except KeyError:
+            raise GraphError(
+                f"no revision {revision!r} in the project; `migrate status` lists the heads"
+            ) from None
+
+    def in_order(self, revisions: Iterable[str]) -> list[str]:
+        wanted = set(revisions)
+        return [rev for rev in self._order if rev in wanted]
+
+    def branch(self, service: Service) -> list[Revision]:
+        """The service's revisions, oldest first."""
+        return [
+            self.revisions[rev] for rev in self._order if self.revisions[rev].service == service
+        ]
+
+    def ancestors(self, revisions: Iterable[str]) -> set[str]:
+        """The revisions and everything they need, through down_revision and depends_on."""
+        return self._closure(revisions, lambda rev: self[rev].parents)
+
+    def descendants(self, revisions: Iterable[str]) -> set[str]:
+        """The revisions and everything that needs them."""
+        return self._closure(revisions, lambda rev: self._children[rev])
+
+    @staticmethod
+    def _closure(start: Iterable[str], step: Callable[[str], Iterable[str]]) -> set[str]:
+        seen: set[str] = set()
+        stack = list(start)
+        while stack:
+            rev = stack.pop()
+            if rev not in seen:
+                seen.add(rev)
+                stack.extend(step(rev))
+        return seen
+
+    def applied(self, database_heads: Iterable[str]) -> set[str]:
+        """Everything applied in a database whose version table holds these heads."""
+        heads = list(database_heads)
+        unknown = [rev for rev in heads if rev not in self.revisions]
+        if unknown:
+            raise GraphError(
+                f"the database records revision(s) {', '.join(unknown)} that no file defines; "
+                "restore the missing files (for example from git) before migrating"
+            )
+        return self.ancestors(heads)
+
+    def status(self, database_heads: Iterable[str]) -> list[ServiceStatus]:
+        applied = self.applied(database_heads)
+        rows = []
+        for service in services.SERVICES:
+            branch = self.branch(service)
+            done = [r.id for r in branch if r.id in applied]
+            rows.append(
+                ServiceStatus(
+                    service=service,
+                    current=done[-1] if done else None,
+                    head=branch[-1].id if branch else None,
+                    pending=tuple(r.id for r in branch if r.id not in applied),
+                )
+            )
+        return rows
+
+    def rollback_plan(self, revision: str, applied: set[str]) -> list[str]:
+        """What rolling back `revision` takes: it and every applied revision that needs it,
+        newest first."""
+        if revision not in applied:
+            raise GraphError(f"revision {revision} is not applied; nothing to roll back")
+        affected = self.descendants([revision]) & applied
+        return list(reversed(self.in_order(affected)))
+
+    def last_applied(self, applied: set[str], service: Service | None = None) -> str | None:
+        """The revision `down` takes back: the newest of the service, or else the newest one
+        that nothing applied needs."""
+        if service is not None:
+            done = [r.id for r in self.branch(service) if r.id in applied]
+            return done[-1] if done else None
+        return max(self.heads_of(applied), default=None)
+
+    def heads_of(self, applied: set[str]) -> set[str]:
+        """The applied revisions that no other applied revision needs."""
+        return {rev for rev in applied if not self._children[rev] & applied}
+
+    def downgrade_target(self, revision: str) -> str:
+        """The Alembic target that removes exactly `revision` once nothing applied needs it."""
+        rev = self[revision]
+        if rev.down_revisions:
+            return rev.down_revisions[0]
+        return f"{rev.service.branch_label}@base"
+
+
+def _revision_of(script) -> Revision:
+    path = Path(script.path)
+    service = services.service_of_versions_dir(path)
+    if service is None:
+        raise GraphError(
+            f"{path.name} is not in a services/<service>/versions folder; move it to its service"
+        )
+    return Revision(
+        id=script.revision,
+        service=service,
+        down_revisions=_as_tuple(script.down_revision),
+        dependencies=_as_tuple(script.dependencies),
+        path=path,
+        message=(script.doc or "").strip(),
+    )

@@ -1,0 +1,115 @@
+"""Reading SQL with PostgreSQL's own parser (pglast).
+
+Statements are split and classified from the parse tree, never by pattern matching on text:
+a semicolon inside a dollar-quoted function body or a string must not split a statement, and
+`CONCURRENTLY` inside a comment must not move one out of its transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pglast
+from pglast import ast
+from pglast.parser import ParseError
+
+from migrator.errors import MigratorError
+
+
+class SqlError(MigratorError):
+    """A body that PostgreSQL's parser rejects, or that the tool refuses to run."""
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a body, as written, and whether it may run in a transaction."""
+
+    text: str
+    transactional: bool
+    line: int
+
+    @property
+    def first_line(self) -> str:
+        return self.text.strip().splitlines()[0] if self.text.strip() else ""
+
+
+# Statements PostgreSQL refuses inside a transaction block ("cannot run inside a transaction
+# block", SQLSTATE 25001), by parse-tree node.
+_ALWAYS_OUTSIDE = (
+    ast.CreatedbStmt,
+    ast.DropdbStmt,
+    ast.CreateTableSpaceStmt,
+    ast.DropTableSpaceStmt,
+    ast.AlterSystemStmt,
+    ast.CreateSubscriptionStmt,
+    ast.DropSubscriptionStmt,
+)
+
+
+def _has_option(options: tuple | None, name: str) -> bool:
+    return any(isinstance(o, ast.DefElem) and o.defname == name for o in options or ())
+
+
+def must_run_outside_transaction(node: ast.Node) -> bool:
+    """Whether PostgreSQL refuses to run this statement inside a transaction block."""
+    if isinstance(node, _ALWAYS_OUTSIDE):
+        return True
+    if isinstance(node, ast.IndexStmt | ast.DropStmt):
+        return bool(node.concurrent)
+    if isinstance(node, ast.ReindexStmt):
+        return _has_option(node.params, "concurrently") or node.relation is None
+    if isinstance(node, ast.VacuumStmt):
+        return bool(node.is_vacuumcmd)
+    if isinstance(node, ast.ClusterStmt):
+        return node.relation is None
+    if isinstance(node, ast.AlterTableStmt):
+        return any(
+            isinstance(cmd, ast.AlterTableCmd)
+            and isinstance(cmd.def_, ast.PartitionCmd)
+            and bool(cmd.def_.concurrent)
+            for cmd in node.cmds or ()
+        )
+    return False
+
+
+def _line_of(sql: str, offset: int) -> int:
+    return sql.count("\n", 0, offset) + 1
+
+
+def parse(sql: str) -> tuple[ast.RawStmt, ...]:
+    """Parse a body, turning the parser's complaint into a message with the line number."""
+    try:
+        return pglast.parse_sql(sql)
+    except ParseError as error:
+        message, *rest = error.args
+        where = f" at line {_line_of(sql, rest[0])}" if rest and isinstance(rest[0], int) else ""
+        raise SqlError(f"SQL does not parse{where}: {message}") from error
+
+
+def split(sql: str) -> list[Statement]:
+    """Split a body into statements, each marked with where it must run.
+
+    Bodies hold no BEGIN/COMMIT/ROLLBACK: the tool owns transactions, and a COMMIT inside a
+    body would silently end the revision's transaction before its version row is written.
+    """
+    return list(_statements(sql))
+
+
+def _statements(sql: str) -> Iterator[Statement]:
+    for raw in parse(sql):
+        start = raw.stmt_location or 0
+        end = start + raw.stmt_len if raw.stmt_len else len(sql)
+        text = sql[start:end].strip()
+        line = _line_of(sql, start) + _leading_newlines(sql[start:end])
+        if isinstance(raw.stmt, ast.TransactionStmt):
+            raise SqlError(
+                f"line {line}: {text.splitlines()[0]!r} controls transactions; remove it, "
+                "the tool runs each revision in its own transaction"
+            )
+        yield Statement(text, not must_run_outside_transaction(raw.stmt), line)
+
+
+def _leading_newlines(text: str) -> int:
+    stripped = text.lstrip()
+    return text[: len(text) - len(stripped)].count("\n")
