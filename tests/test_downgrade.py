@@ -1,0 +1,87 @@
+"""`migrate down`: the last migration, one service's, one revision, with and without --cascade."""
+
+from __future__ import annotations
+
+from conftest import PROJECT_ROOT, applied_versions, run_migrate, schema_of
+from sqlalchemy.engine import URL
+
+from migrator.config import alembic_config, load_settings
+from migrator.graph import RevisionGraph
+
+AUTH, USER, CRM, INOSEC_CORE, INOSEC_EDGE = (
+    "20240101_001",
+    "20240101_002",
+    "20240101_003",
+    "20240101_008",
+    "20240101_009",
+)
+
+
+def test_every_revision_rolls_back_to_the_schema_before_it(database_url: URL) -> None:
+    graph = RevisionGraph.load(alembic_config(load_settings(project=PROJECT_ROOT)))
+    schemas_before = {}
+    for revision in graph.in_order(graph.revisions):
+        schemas_before[revision] = schema_of(database_url)
+        assert run_migrate("up", "--version", revision, url=database_url).exit_code == 0
+
+    for revision in reversed(graph.in_order(graph.revisions)):
+        result = run_migrate("down", "--version", revision, url=database_url)
+        assert result.exit_code == 0, result.output
+        assert schema_of(database_url) == schemas_before[revision], revision
+
+    assert applied_versions(database_url) == set()
+
+
+def test_down_refuses_when_crm_and_user_depend_on_auth(database_url: URL) -> None:
+    run_migrate("up", url=database_url)
+    before = (schema_of(database_url), applied_versions(database_url))
+
+    result = run_migrate("down", "--version", AUTH, url=database_url)
+
+    assert result.exit_code == 1
+    assert "2 applied revision(s) depend on 20240101_001" in result.output
+    assert "--cascade" in result.output
+    assert "20240101_002 (user)" in result.output and "20240101_003 (crm)" in result.output
+    assert (schema_of(database_url), applied_versions(database_url)) == before
+
+
+def test_down_cascade_rolls_back_the_dependents_first(database_url: URL) -> None:
+    run_migrate("up", url=database_url)
+
+    result = run_migrate("down", "--version", AUTH, "--cascade", url=database_url)
+
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("rolled back")]
+    assert [line.split()[2] for line in lines] == [CRM, USER, AUTH]
+    assert not {"auth", "user", "crm"} & set(_schemas(database_url))
+    assert "erp" in _schemas(database_url)
+
+
+def test_down_without_version_rolls_back_only_the_last_applied_migration(database_url: URL) -> None:
+    run_migrate("up", "--service", "inosec-edge", url=database_url)
+
+    result = run_migrate("down", url=database_url)
+
+    assert result.exit_code == 0, result.output
+    assert applied_versions(database_url) == {INOSEC_CORE}
+
+
+def test_down_service_rolls_back_that_services_last_migration(database_url: URL) -> None:
+    run_migrate("up", url=database_url)
+
+    result = run_migrate("down", "--service", "inosec_edge", url=database_url)
+
+    assert result.exit_code == 0, result.output
+    assert "edge_devices" not in str(schema_of(database_url)["columns"])
+    assert "security_policies" in str(schema_of(database_url)["columns"])
+
+
+def test_down_on_an_empty_database_says_nothing_is_applied(database_url: URL) -> None:
+    result = run_migrate("down", url=database_url)
+
+    assert result.exit_code == 1
+    assert "nothing to roll back" in result.output
+
+
+def _schemas(url: URL) -> list[str]:
+    return [row[0] for row in schema_of(url)["schemas"]]

@@ -1,0 +1,47 @@
+"""`migrate status`: one row per service, as a table and as JSON."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_migrate
+from sqlalchemy.engine import URL
+
+
+def test_status_json_shows_current_head_and_pending_per_service(database_url: URL) -> None:
+    run_migrate("up", "--service", "user", url=database_url)
+
+    result = run_migrate("status", "--json", url=database_url)
+
+    assert result.exit_code == 0, result.output
+    rows = {row["service"]: row for row in json.loads(result.output)}
+    assert len(rows) == 9
+    assert rows["auth"] == {
+        "service": "auth",
+        "current": "20240101_001",
+        "head": "20240101_001",
+        "pending": 0,
+        "pending_revisions": [],
+    }
+    assert rows["crm"]["current"] is None and rows["crm"]["pending"] == 1
+
+
+def test_status_table_lists_the_nine_services(database_url: URL) -> None:
+    run_migrate("up", url=database_url)
+
+    result = run_migrate("status", url=database_url)
+
+    assert result.exit_code == 0, result.output
+    for service in (
+        "auth",
+        "user",
+        "crm",
+        "erp",
+        "email",
+        "ai",
+        "workflow",
+        "inosec_core",
+        "inosec_edge",
+    ):
+        assert f"│ {service}" in result.output
+    assert "pending" in result.output
