@@ -98,14 +98,17 @@ def _print_step(step: runner.Step) -> None:
     out.print(f"{arrow} {step.revision}  {step.message}  [dim]({step.duration_ms} ms)[/dim]")
 
 
+def _named_revision(graph: RevisionGraph, version: str, service: str | None) -> str:
+    """The revision `--version` names, refusing one that `--service` contradicts."""
+    revision = graph[version]
+    if service is not None and revision.service != services.resolve(service):
+        raise UsageError(f"revision {version} belongs to {revision.service.name}, not {service}")
+    return revision.id
+
+
 def _upgrade_target(graph: RevisionGraph, service: str | None, version: str | None) -> str:
     if version is not None:
-        revision = graph[version]
-        if service is not None and revision.service != services.resolve(service):
-            raise UsageError(
-                f"revision {version} belongs to {revision.service.name}, not {service}"
-            )
-        return revision.id
+        return _named_revision(graph, version, service)
     if service is not None:
         chosen = services.resolve(service)
         if not graph.branch(chosen):
@@ -148,12 +151,7 @@ def _rollback_revision(
     graph: RevisionGraph, applied: set[str], service: str | None, version: str | None
 ) -> str:
     if version is not None:
-        revision = graph[version]
-        if service is not None and revision.service != services.resolve(service):
-            raise UsageError(
-                f"revision {version} belongs to {revision.service.name}, not {service}"
-            )
-        return revision.id
+        return _named_revision(graph, version, service)
     chosen = services.resolve(service) if service is not None else None
     last = graph.last_applied(applied, chosen)
     if last is None:

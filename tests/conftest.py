@@ -33,6 +33,18 @@ PROJECT_FILES = (
     "migration-dependencies.yml",
 )
 SERVICE_SCHEMAS = [service.schema for service in services.SERVICES]
+# The platform's services as the issue names them: what the registry must hold, written out.
+PLATFORM_SERVICES = (
+    "auth",
+    "user",
+    "crm",
+    "erp",
+    "email",
+    "ai",
+    "workflow",
+    "inosec_core",
+    "inosec_edge",
+)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_migrate
+from conftest import PLATFORM_SERVICES, run_migrate
 from sqlalchemy.engine import URL
 
 
@@ -32,16 +32,6 @@ def test_status_table_lists_the_nine_services(database_url: URL) -> None:
     result = run_migrate("status", url=database_url)
 
     assert result.exit_code == 0, result.output
-    for service in (
-        "auth",
-        "user",
-        "crm",
-        "erp",
-        "email",
-        "ai",
-        "workflow",
-        "inosec_core",
-        "inosec_edge",
-    ):
+    for service in PLATFORM_SERVICES:
         assert f"│ {service}" in result.output
     assert "pending" in result.output

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 
-from conftest import PROJECT_ROOT, applied_versions, connection_to, run_migrate, schema_of
+from conftest import (
+    PLATFORM_SERVICES,
+    PROJECT_ROOT,
+    applied_versions,
+    connection_to,
+    run_migrate,
+    schema_of,
+)
 from sqlalchemy.engine import URL
 
 from migrator.config import alembic_config, load_settings
@@ -78,14 +85,4 @@ def test_create_index_concurrently_runs_outside_the_transaction(database_url: UR
 def test_every_service_owns_a_branch_of_the_history() -> None:
     graph = RevisionGraph.load(alembic_config(load_settings(project=PROJECT_ROOT)))
     owners = {revision.service.name for revision in graph.revisions.values()}
-    assert owners == {
-        "auth",
-        "user",
-        "crm",
-        "erp",
-        "email",
-        "ai",
-        "workflow",
-        "inosec_core",
-        "inosec_edge",
-    }
+    assert owners == set(PLATFORM_SERVICES)
