@@ -2,9 +2,10 @@
 
 `migrate` calls Alembic's commands with its settings and an open connection in the Config's
 `attributes`; plain `alembic` arrives with neither, and gets the same settings from the same
-sources (DATABASE_URL, pyproject, the embedded server). Either way the migrations run with the
-same options: the version table in the tool's schema and one transaction per revision, so a
-failure keeps every earlier revision of the run applied and rolls back only its own.
+sources (DATABASE_URL, pyproject, the embedded server). Either way a writing command (upgrade,
+downgrade, stamp) goes through the same engine: the migration lock, validation against the
+files, one transaction per revision, timeouts, retries and the audit history. Commands that only
+read or compare (current, check, revision --autogenerate) skip the lock and the checks.
 """
 
 from __future__ import annotations
@@ -15,24 +16,39 @@ from typing import Any
 
 from alembic import context
 from alembic.config import Config
+from alembic.util import CommandError
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.pool import NullPool
 
+from migrator import locking
 from migrator.config import SETTINGS_ATTRIBUTE, Settings, load_settings, resolve_database_url
+from migrator.database import APPLICATION_NAME
+from migrator.engine import WritingRun, prepare_session
+from migrator.errors import MigratorError
+from migrator.events import EventSink, log_event
+from migrator.graph import RevisionGraph
 
 CONNECTION = "connection"
 STARTING_HEADS = "starting_heads"
-ON_VERSION_APPLY = "on_version_apply"
+EVENTS = "events"
 
 
 def run() -> None:
     """Run the migrations Alembic asked for, online or as SQL text."""
     config = context.config
-    settings = _settings_for(config)
-    if context.is_offline_mode():
-        _run_offline(config, settings)
-    else:
-        _run_online(config, settings)
+    plain_alembic = SETTINGS_ATTRIBUTE not in config.attributes
+    try:
+        settings = _settings_for(config)
+        if context.is_offline_mode():
+            _run_offline(config, settings)
+        else:
+            _run_online(config, settings)
+    except MigratorError as error:
+        if not plain_alembic:
+            raise
+        # Alembic prints a CommandError as one line, where anything else is a traceback.
+        details = "".join(f"\n  - {problem}" for problem in getattr(error, "problems", []))
+        raise CommandError(f"{error}{details}") from error
 
 
 def _settings_for(config: Config) -> Settings:
@@ -45,26 +61,18 @@ def _settings_for(config: Config) -> Settings:
     return load_settings(project=Path(config.config_file_name or "alembic.ini").resolve().parent)
 
 
-def _shared_options(config: Config, settings: Settings) -> dict[str, Any]:
-    return {
-        "version_table_schema": settings.tool_schema,
-        "transaction_per_migration": True,
-        "on_version_apply": config.attributes.get(ON_VERSION_APPLY),
-    }
-
-
-def _create_tool_schema_sql(settings: Settings) -> str:
-    return f'CREATE SCHEMA IF NOT EXISTS "{settings.tool_schema}"'
+def _shared_options(settings: Settings) -> dict[str, Any]:
+    return {"version_table_schema": settings.tool_schema, "transaction_per_migration": True}
 
 
 def _run_offline(config: Config, settings: Settings) -> None:
-    options = _shared_options(config, settings)
+    options = _shared_options(settings)
     starting_heads = config.attributes.get(STARTING_HEADS)
     if starting_heads is not None:
         # Render only what is pending from the database's current heads, across all branches.
         options["starting_rev"] = list(starting_heads) or None
     context.configure(dialect_name="postgresql", literal_binds=True, **options)
-    context.execute(_create_tool_schema_sql(settings))
+    context.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.tool_schema}"')
     with context.begin_transaction():
         context.run_migrations()
 
@@ -74,14 +82,40 @@ def _run_online(config: Config, settings: Settings) -> None:
     if connection is not None:
         _migrate(connection, config, settings)
         return
-    engine = create_engine(resolve_database_url(settings), poolclass=NullPool)
+    engine = create_engine(
+        resolve_database_url(settings),
+        poolclass=NullPool,
+        connect_args={"application_name": APPLICATION_NAME},
+    )
     with engine.connect() as connection:
         _migrate(connection, config, settings)
 
 
 def _migrate(connection: Connection, config: Config, settings: Settings) -> None:
-    connection.exec_driver_sql(_create_tool_schema_sql(settings))
-    connection.commit()
-    context.configure(connection=connection, **_shared_options(config, settings))
+    context.configure(connection=connection, **_shared_options(settings))
+    # upgrade, downgrade and stamp name a destination; current, check and autogenerate don't.
+    migration_context = context.get_context()
+    if migration_context.opts.get("destination_rev") is None:
+        _run_migrations()
+        return
+    events: EventSink = config.attributes.get(EVENTS) or log_event
+    with locking.migration_lock(
+        connection, settings.tool_schema, settings.engine.lock_wait_ms, events
+    ):
+        prepare_session(connection, settings)
+        assert migration_context.script is not None  # online commands always carry one
+        graph = RevisionGraph.of_script(migration_context.script, config)
+        run = WritingRun(connection, settings, graph, events)
+        run.refuse_unless_valid()
+        config.attributes.update(run.attributes())
+        context.configure(
+            connection=connection,
+            on_version_apply=run.on_version_apply,
+            **_shared_options(settings),
+        )
+        run.execute(_run_migrations)
+
+
+def _run_migrations() -> None:
     with context.begin_transaction():
         context.run_migrations()

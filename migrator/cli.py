@@ -18,9 +18,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from migrator import config, embedded, mirror, runner, services, urls
+from migrator import config, embedded, history, locking, mirror, runner, services, urls, validation
 from migrator.database import connect, database_heads
 from migrator.errors import CheckFailed, MigratorError, UsageError
+from migrator.events import Event, HistoryNotRecorded, StepFinished
 from migrator.graph import RevisionGraph
 
 app = typer.Typer(
@@ -64,6 +65,22 @@ Version = Annotated[
     str | None, typer.Option("--version", "-v", help="A revision id, e.g. 20240101_001.")
 ]
 AsSql = Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it.")]
+LockTimeout = Annotated[
+    str | None,
+    typer.Option(help="How long a statement may wait for a lock (2s; MIGRATE_LOCK_TIMEOUT)."),
+]
+StatementTimeout = Annotated[
+    str | None,
+    typer.Option(help="How long a statement may run (off; MIGRATE_STATEMENT_TIMEOUT)."),
+]
+LockRetries = Annotated[
+    int | None,
+    typer.Option(help="Tries of a revision that hits lock_timeout (5; MIGRATE_LOCK_RETRIES)."),
+]
+LockWait = Annotated[
+    str | None,
+    typer.Option(help="How long to wait for another migrator to finish (120s; MIGRATE_LOCK_WAIT)."),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 P = ParamSpec("P")
@@ -86,16 +103,30 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _load(project: Path | None, database_url: str | None) -> tuple[config.Settings, RevisionGraph]:
-    settings = config.load_settings(project=project, database_url=database_url)
+def _load(
+    project: Path | None, database_url: str | None, engine_flags: dict | None = None
+) -> tuple[config.Settings, RevisionGraph]:
+    settings = config.load_settings(
+        project=project, database_url=database_url, engine_flags=engine_flags
+    )
     return settings, RevisionGraph.load(config.alembic_config(settings))
 
 
-def _print_step(step: runner.Step) -> None:
-    arrow = (
-        "[green]applied[/green]" if step.direction == "upgrade" else "[yellow]rolled back[/yellow]"
-    )
-    out.print(f"{arrow} {step.revision}  {step.message}  [dim]({step.duration_ms} ms)[/dim]")
+class _Progress:
+    """Shows the engine's events as they happen and counts the steps done."""
+
+    def __init__(self) -> None:
+        self.steps: list[StepFinished] = []
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StepFinished):
+            self.steps.append(event)
+            colour = "green" if event.direction == "upgrade" else "yellow"
+            out.print(f"[{colour}]{event.describe()}[/{colour}]", soft_wrap=True)
+        elif isinstance(event, HistoryNotRecorded):
+            err.print(f"[red]warning:[/red] {event.describe()}", soft_wrap=True)
+        else:
+            err.print(f"[dim]{event.describe()}[/dim]", soft_wrap=True)
 
 
 def _named_revision(graph: RevisionGraph, version: str, service: str | None) -> str:
@@ -123,37 +154,48 @@ def up(
     service: ServiceName = None,
     version: Version = None,
     sql: AsSql = False,
+    lock_timeout: LockTimeout = None,
+    statement_timeout: StatementTimeout = None,
+    lock_retries: LockRetries = None,
+    lock_wait: LockWait = None,
     database_url: DatabaseUrl = None,
     project: Project = None,
 ) -> None:
     """Apply pending migrations: all services, one service (and what it depends on), or up to
     one revision."""
-    settings, graph = _load(project, database_url)
+    settings, graph = _load(project, database_url, _engine_flags(locals()))
     target = _upgrade_target(graph, service, version)
     url = config.resolve_database_url(settings)
     if sql:
         runner.render_sql(settings, url, graph, upgrade_target=target, output=sys.stdout)
         return
-    steps: list[runner.Step] = []
-
-    def report(step: runner.Step) -> None:
-        steps.append(step)
-        _print_step(step)
-
-    runner.upgrade(settings, url, target, report)
-    if steps:
-        out.print(f"{len(steps)} revision(s) applied to {urls.redacted(url)}", soft_wrap=True)
+    progress = _Progress()
+    runner.upgrade(settings, url, target, progress)
+    if progress.steps:
+        out.print(
+            f"{len(progress.steps)} revision(s) applied to {urls.redacted(url)}", soft_wrap=True
+        )
     else:
         out.print("nothing to apply: already at the requested revision")
 
 
+def _engine_flags(arguments: dict) -> dict:
+    """The engine settings given on the command line, by their configuration names."""
+    names = ("lock_timeout", "statement_timeout", "lock_retries", "lock_wait")
+    return {name: arguments[name] for name in names if arguments.get(name) is not None}
+
+
 def _rollback_revision(
-    graph: RevisionGraph, applied: set[str], service: str | None, version: str | None
+    graph: RevisionGraph,
+    applied: set[str],
+    service: str | None,
+    version: str | None,
+    applied_order: dict[str, int],
 ) -> str:
     if version is not None:
         return _named_revision(graph, version, service)
     chosen = services.resolve(service) if service is not None else None
-    last = graph.last_applied(applied, chosen)
+    last = graph.last_applied(applied, chosen, applied_order)
     if last is None:
         where = f"of {chosen.name} " if chosen else ""
         raise MigratorError(f"no migration {where}is applied; nothing to roll back")
@@ -169,15 +211,23 @@ def down(
         bool, typer.Option("--cascade", help="Also roll back the revisions that depend on it.")
     ] = False,
     sql: AsSql = False,
+    lock_timeout: LockTimeout = None,
+    statement_timeout: StatementTimeout = None,
+    lock_retries: LockRetries = None,
+    lock_wait: LockWait = None,
     database_url: DatabaseUrl = None,
     project: Project = None,
 ) -> None:
-    """Roll back the last applied migration (of all services, or of one), or a given revision."""
-    settings, graph = _load(project, database_url)
+    """Roll back the last applied migration (of all services, or of one), or a given revision.
+
+    "Last" is the history's order: the revision applied most recently, whatever its service."""
+    settings, graph = _load(project, database_url, _engine_flags(locals()))
     url = config.resolve_database_url(settings)
     with connect(url) as connection:
         applied = graph.applied(database_heads(connection, settings))
-    revision = _rollback_revision(graph, applied, service, version)
+        recorded = history.latest_success_by_revision(connection, settings.tool_schema)
+    applied_order = {rev: row.id for rev, row in history.recorded_as_applied(recorded).items()}
+    revision = _rollback_revision(graph, applied, service, version, applied_order)
     plan = graph.rollback_plan(revision, applied)
     dependents = [rev for rev in plan if rev != revision]
     if dependents and not cascade:
@@ -192,7 +242,7 @@ def down(
     if sql:
         runner.render_sql(settings, url, graph, rollback_plan=plan, output=sys.stdout)
         return
-    runner.downgrade(settings, url, graph, plan, _print_step)
+    runner.downgrade(settings, url, graph, plan, _Progress())
     out.print(f"{len(plan)} revision(s) rolled back")
 
 
@@ -201,32 +251,152 @@ def down(
 def status(
     json_output: AsJson = False, database_url: DatabaseUrl = None, project: Project = None
 ) -> None:
-    """Show every service: current revision, head, and how many revisions are pending."""
+    """Show every service: current revision, head, pending revisions, and when and by whom it
+    last changed."""
     settings, graph = _load(project, database_url)
     url = config.resolve_database_url(settings)
     with connect(url) as connection:
         rows = graph.status(database_heads(connection, settings))
+        latest = _latest_by_service(
+            history.latest_success_by_revision(connection, settings.tool_schema)
+        )
     if json_output:
-        document = [
-            {
-                "service": row.service.name,
-                "current": row.current,
-                "head": row.head,
-                "pending": len(row.pending),
-                "pending_revisions": list(row.pending),
-            }
-            for row in rows
-        ]
+        document = []
+        for row in rows:
+            last = latest.get(row.service.name)
+            document.append(
+                {
+                    "service": row.service.name,
+                    "current": row.current,
+                    "head": row.head,
+                    "pending": len(row.pending),
+                    "pending_revisions": list(row.pending),
+                    "last_change": last.finished_at.isoformat() if last else None,
+                    "last_change_by": f"{last.os_user}@{last.host}" if last else None,
+                    "last_action": f"{last.direction} {last.revision}" if last else None,
+                }
+            )
         out.print_json(json.dumps(document))
         return
     table = Table()
-    for column in ("service", "current", "head", "pending"):
+    for column in ("service", "current", "head", "pending", "last change", "by"):
         table.add_column(column, justify="right" if column == "pending" else "left")
     for row in rows:
         pending = str(len(row.pending)) if row.pending else "[green]0[/green]"
-        table.add_row(row.service.name, row.current or "-", row.head or "-", pending)
+        last = latest.get(row.service.name)
+        table.add_row(
+            row.service.name,
+            row.current or "-",
+            row.head or "-",
+            pending,
+            f"{last.finished_at:%Y-%m-%d %H:%M} {last.direction}" if last else "-",
+            f"{last.os_user}@{last.host}" if last else "-",
+        )
     out.print(table)
     out.print(f"database: {urls.redacted(url)}", soft_wrap=True)
+
+
+def _latest_by_service(latest: dict[str, history.Row]) -> dict[str, history.Row]:
+    by_service: dict[str, history.Row] = {}
+    for row in latest.values():
+        if row.service and (row.service not in by_service or row.id > by_service[row.service].id):
+            by_service[row.service] = row
+    return by_service
+
+
+@app.command("history")
+@reports_errors
+def history_command(
+    service: ServiceName = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many rows, newest first.")] = 50,
+    json_output: AsJson = False,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Every attempt to apply, roll back, stamp or repair a revision, newest first."""
+    settings = config.load_settings(project=project, database_url=database_url)
+    chosen = [services.resolve(service).name] if service else None
+    url = config.resolve_database_url(settings)
+    with connect(url) as connection:
+        rows = history.read(connection, settings.tool_schema, services=chosen, limit=limit)
+    if json_output:
+        out.print_json(json.dumps([row.as_json() for row in rows]))
+        return
+    table = Table()
+    for column in ("when", "revision", "service", "action", "try", "outcome", "ms", "by", "error"):
+        table.add_column(column, justify="right" if column in ("try", "ms") else "left")
+    colours = {"success": "green", "failed": "red", "rolled_back": "yellow"}
+    for row in rows:
+        colour = colours.get(row.outcome, "white")
+        table.add_row(
+            f"{row.finished_at:%Y-%m-%d %H:%M:%S}",
+            row.revision or "-",
+            row.service or "-",
+            row.direction,
+            str(row.attempt),
+            f"[{colour}]{row.outcome}[/{colour}]",
+            str(row.duration_ms),
+            f"{row.os_user}@{row.host}",
+            f"[{row.sqlstate}] {row.error_message}" if row.error_message else row.note or "",
+        )
+    out.print(table)
+
+
+@app.command()
+@reports_errors
+def validate(
+    json_output: AsJson = False, database_url: DatabaseUrl = None, project: Project = None
+) -> None:
+    """Compare every applied revision with its file: edited files, revisions the database
+    records that no file defines, and applied revisions whose files are gone."""
+    settings, graph = _load(project, database_url)
+    url = config.resolve_database_url(settings)
+    with connect(url) as connection:
+        found = validation.check(connection, settings, graph)
+    if json_output:
+        document = [
+            {"kind": f.kind, "revision": f.revision, "detail": f.detail, "blocking": f.blocking}
+            for f in found
+        ]
+        out.print_json(json.dumps(document))
+    else:
+        for finding in found:
+            colour = "red" if finding.blocking else "yellow"
+            out.print(
+                f"[{colour}]{finding.kind}[/{colour}] {finding.revision} {finding.detail}",
+                soft_wrap=True,
+            )
+    blocking = [finding for finding in found if finding.blocking]
+    if blocking:
+        raise CheckFailed(f"{len(blocking)} applied revision(s) disagree with their files", [])
+    if not json_output:
+        out.print("every applied revision agrees with its file")
+
+
+@app.command()
+@reports_errors
+def repair(
+    version: Annotated[str, typer.Option("--version", "-v", help="The applied revision.")],
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Accept the current checksum of an applied revision whose file was edited on purpose,
+    recording who accepted it."""
+    settings, graph = _load(project, database_url)
+    revision = graph[version].id
+    url = config.resolve_database_url(settings)
+    who = history.identity(settings.environment)
+    with (
+        connect(url) as connection,
+        locking.migration_lock(
+            connection, settings.tool_schema, settings.engine.lock_wait_ms, _Progress()
+        ),
+    ):
+        history.ensure_tables(connection, settings.tool_schema)
+        accepted = validation.repair(connection, settings, graph, revision, who)
+    out.print(
+        f"accepted checksum {accepted[:12]} of {revision} (recorded as {who.os_user}@{who.host})"
+    )
 
 
 @deps_app.command("check")

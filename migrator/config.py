@@ -24,6 +24,84 @@ PROJECT_ENV = "MIGRATOR_PROJECT"
 # Keys of Alembic's Config.attributes through which `migrate` hands state to env.py.
 SETTINGS_ATTRIBUTE = "settings"
 DATABASE_URL_ENV = "DATABASE_URL"
+ENVIRONMENT_ENV = "MIGRATE_ENV"
+
+_DURATION_UNITS_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
+
+
+def parse_duration_ms(value: str | int | float, name: str) -> int:
+    """Milliseconds from a duration written as PostgreSQL writes them (`500ms`, `2s`, `5min`,
+    `1h`; a bare number is milliseconds; `0` or `off` is no limit)."""
+    text = str(value).strip().lower()
+    if text in {"off", "0", ""}:
+        return 0
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = text[len(number) :].strip() or "ms"
+    try:
+        amount = float(number)
+    except ValueError:
+        amount = -1.0
+    if unit not in _DURATION_UNITS_MS or amount < 0:
+        raise UsageError(
+            f"{name} = {value!r} is not a duration; write it like 500ms, 2s, 5min or off"
+        )
+    return round(amount * _DURATION_UNITS_MS[unit])
+
+
+def _parse_count(value: str | int, name: str) -> int:
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1:
+        raise UsageError(f"{name} = {value!r} must be a whole number of at least 1")
+    return count
+
+
+# Engine settings by the name used in pyproject, flags and MIGRATE_<NAME>: (field, parser).
+_ENGINE_SOURCES = {
+    "lock_timeout": ("lock_timeout_ms", parse_duration_ms),
+    "statement_timeout": ("statement_timeout_ms", parse_duration_ms),
+    "lock_retries": ("lock_retries", _parse_count),
+    "retry_backoff": ("retry_backoff_ms", parse_duration_ms),
+    "lock_wait": ("lock_wait_ms", parse_duration_ms),
+}
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How the engine treats locks: how long a statement may wait for one, how often a revision
+    is tried again after waiting too long, and how long a second migrator waits for the first.
+
+    Short lock waits with retries keep a migration from queueing every query of the platform
+    behind its own ACCESS EXCLUSIVE request while a long transaction holds the table.
+    """
+
+    lock_timeout_ms: int = 2000
+    statement_timeout_ms: int = 0
+    lock_retries: int = 5
+    retry_backoff_ms: int = 500
+    lock_wait_ms: int = 120_000
+
+    @classmethod
+    def merged(cls, *layers: dict[str, Any]) -> EngineSettings:
+        """Settings from layers of raw values, later layers winning; unknown names ignored."""
+        values: dict[str, int] = {}
+        for layer in layers:
+            for name, raw in layer.items():
+                if name in _ENGINE_SOURCES and raw is not None:
+                    field, parser = _ENGINE_SOURCES[name]
+                    values[field] = parser(raw, name)
+        return cls(**values)
+
+    @staticmethod
+    def from_environment() -> dict[str, str]:
+        """The engine settings given as MIGRATE_LOCK_TIMEOUT, MIGRATE_LOCK_RETRIES, ..."""
+        return {
+            name: os.environ[f"MIGRATE_{name.upper()}"]
+            for name in _ENGINE_SOURCES
+            if os.environ.get(f"MIGRATE_{name.upper()}")
+        }
 
 
 @dataclass(frozen=True)
@@ -34,6 +112,8 @@ class Settings:
     database_url: URL | None = None
     tool_schema: str = "migrator"
     embedded_database: str = "inopsio_db"
+    environment: str = "development"
+    engine: EngineSettings = EngineSettings()
 
     @property
     def alembic_ini(self) -> Path:
@@ -76,7 +156,12 @@ def _pyproject_settings(root: Path) -> dict[str, Any]:
         return tomllib.load(handle).get("tool", {}).get("migrator", {})
 
 
-def load_settings(*, project: Path | None = None, database_url: str | None = None) -> Settings:
+def load_settings(
+    *,
+    project: Path | None = None,
+    database_url: str | None = None,
+    engine_flags: dict[str, Any] | None = None,
+) -> Settings:
     """Merge flags, environment and pyproject into one Settings."""
     root = find_project_root(project)
     from_file = _pyproject_settings(root)
@@ -86,6 +171,10 @@ def load_settings(*, project: Path | None = None, database_url: str | None = Non
         database_url=urls.normalize(raw_url) if raw_url else None,
         tool_schema=from_file.get("tool_schema", Settings.tool_schema),
         embedded_database=from_file.get("embedded_database", Settings.embedded_database),
+        environment=os.environ.get(ENVIRONMENT_ENV) or Settings.environment,
+        engine=EngineSettings.merged(
+            from_file, EngineSettings.from_environment(), engine_flags or {}
+        ),
     )
 
 

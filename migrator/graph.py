@@ -9,9 +9,10 @@ keeps only the heads of what is applied and drops a dependency once a dependent 
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -64,7 +65,10 @@ class ServiceStatus:
 class RevisionGraph:
     """All revisions of all services, with the questions the commands ask of them."""
 
-    def __init__(self, revisions: Iterable[Revision]) -> None:
+    def __init__(
+        self, revisions: Iterable[Revision], script: ScriptDirectory | None = None
+    ) -> None:
+        self.script = script
         self.revisions = {revision.id: revision for revision in revisions}
         self._children: dict[str, set[str]] = {rev: set() for rev in self.revisions}
         for revision in self.revisions.values():
@@ -75,7 +79,11 @@ class RevisionGraph:
     @classmethod
     def load(cls, config: Config) -> RevisionGraph:
         """Read every revision file through Alembic, turning its errors into readable ones."""
-        script = ScriptDirectory.from_config(config)
+        return cls.of_script(ScriptDirectory.from_config(config), config)
+
+    @classmethod
+    def of_script(cls, script: ScriptDirectory, config: Config) -> RevisionGraph:
+        """The graph of a ScriptDirectory already loaded (env.py has Alembic's own)."""
         try:
             scripts = list(script.walk_revisions("base", "heads"))
         except (RevisionError, CommandError) as error:
@@ -86,7 +94,7 @@ class RevisionGraph:
                 f"{_files_naming(config, missing)} depend(s) on revision {missing}, which no "
                 "revision file defines; fix depends_on"
             ) from error
-        return cls(_revision_of(s) for s in scripts)
+        return cls((_revision_of(s) for s in scripts), script)
 
     def _topological_order(self) -> list[str]:
         """Every revision after its parents; among equals, by id, which is by date."""
@@ -110,6 +118,12 @@ class RevisionGraph:
             raise GraphError(
                 f"no revision {revision!r} in the project; `migrate status` lists the heads"
             ) from None
+
+    def module(self, revision: str) -> ModuleType:
+        """The loaded revision file, for what only its code knows (SQL bodies, overrides)."""
+        if self.script is None:
+            raise GraphError("this revision graph was built without its revision files")
+        return self.script.get_revision(revision).module
 
     def in_order(self, revisions: Iterable[str]) -> list[str]:
         wanted = set(revisions)
@@ -175,13 +189,20 @@ class RevisionGraph:
         affected = self.descendants([revision]) & applied
         return list(reversed(self.in_order(affected)))
 
-    def last_applied(self, applied: set[str], service: Service | None = None) -> str | None:
-        """The revision `down` takes back: the newest of the service, or else the newest one
-        that nothing applied needs."""
+    def last_applied(
+        self,
+        applied: set[str],
+        service: Service | None = None,
+        applied_order: Mapping[str, int] | None = None,
+    ) -> str | None:
+        """The revision `down` takes back: the newest of the service, or else the one applied
+        last (by the history's order, then by id for revisions the history does not know)
+        among those nothing applied needs."""
         if service is not None:
             done = [r.id for r in self.branch(service) if r.id in applied]
             return done[-1] if done else None
-        return max(self.heads_of(applied), default=None)
+        order = applied_order or {}
+        return max(self.heads_of(applied), key=lambda rev: (order.get(rev, -1), rev), default=None)
 
     def heads_of(self, applied: set[str]) -> set[str]:
         """The applied revisions that no other applied revision needs."""

@@ -1,76 +1,92 @@
-"""What a revision file calls: `run_sql`, which runs an embedded SQL body statement by statement.
+"""The revision file: what it may call (`run_sql`), what it may declare, and its checksum.
 
-Revision files keep their change as raw SQL so that reviewers read exactly what will run. The
-body is split by PostgreSQL's parser; statements PostgreSQL refuses inside a transaction block
-(`CREATE INDEX CONCURRENTLY`, `VACUUM`, ...) run in Alembic's autocommit block, the rest in the
-revision's own transaction. The same path renders the SQL in offline (`--sql`) mode.
+Revision files keep their change as raw SQL so that reviewers read exactly what will run.
+`run_sql` hands a body to the executor, which runs each statement where PostgreSQL allows it.
+A file may declare its own `lock_timeout`, `statement_timeout` and `lock_retries` (for a
+revision known to need a longer wait, or a bigger table); the checksum is what `validate`
+compares with the one recorded when the revision was applied.
 """
 
 from __future__ import annotations
 
-import itertools
+import ast
+import hashlib
+import inspect
 import sys
-from collections.abc import Iterable
+import textwrap
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from alembic import op
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy.exc import DBAPIError
 
-from migrator import sql
-from migrator.errors import MigratorError
+from migrator import executor, sql
+from migrator.config import parse_duration_ms
 
 
-class StatementFailed(MigratorError):
-    """A statement of a revision failed in PostgreSQL; names the revision, file and statement."""
+@dataclass(frozen=True)
+class RevisionSource:
+    """A revision's id, file and the engine settings it overrides (None: the run's own)."""
 
-    def __init__(self, revision: str, path: str, statement: sql.Statement, error: DBAPIError):
-        diag = getattr(error.orig, "diag", None)
-        self.sqlstate: str | None = getattr(error.orig, "sqlstate", None)
-        self.pg_message = (
-            diag.message_primary if diag and diag.message_primary else str(error.orig).strip()
-        )
-        self.revision = revision
-        self.statement = statement
-        super().__init__(
-            f"revision {revision} ({Path(path).name}) failed at line {statement.line} "
-            f"`{statement.first_line}`: {self.pg_message} [SQLSTATE {self.sqlstate}]; "
-            "fix the revision and run `migrate up` again (earlier revisions stay applied)"
+    revision: str
+    path: Path
+    lock_timeout_ms: int | None = None
+    statement_timeout_ms: int | None = None
+    lock_retries: int | None = None
+
+    @classmethod
+    def of(cls, namespace: Mapping[str, Any]) -> RevisionSource:
+        """Read from a revision module's globals."""
+
+        def duration(name: str) -> int | None:
+            value = namespace.get(name)
+            return None if value is None else parse_duration_ms(value, f"{name} of a revision")
+
+        retries = namespace.get("lock_retries")
+        return cls(
+            revision=str(namespace.get("revision", "?")),
+            path=Path(str(namespace.get("__file__", "?"))),
+            lock_timeout_ms=duration("lock_timeout"),
+            statement_timeout_ms=duration("statement_timeout"),
+            lock_retries=int(retries) if retries is not None else None,
         )
 
 
 def run_sql(body: str) -> None:
     """Run a revision's SQL body; call it from `upgrade()` or `downgrade()` of a revision file.
 
-    The revision and its file are read from the caller's module so that an error can name them
-    without every revision repeating its own id.
+    The revision is read from the caller's module so that errors and overrides need no
+    arguments: every file stays `run_sql(UPGRADE)`.
     """
-    caller = sys._getframe(1).f_globals
-    revision = str(caller.get("revision", "?"))
-    path = str(caller.get("__file__", "?"))
+    source = RevisionSource.of(sys._getframe(1).f_globals)
     try:
         statements = sql.split(body)
     except sql.SqlError as error:
-        raise sql.SqlError(f"revision {revision} ({Path(path).name}): {error}") from error
-    context = op.get_context()
-    for transactional, group in itertools.groupby(statements, key=lambda s: s.transactional):
-        if transactional:
-            _execute(context, group, revision, path)
-        else:
-            with context.autocommit_block():
-                _execute(context, group, revision, path)
+        raise sql.SqlError(f"revision {source.revision} ({source.path.name}): {error}") from error
+    executor.run_body(op.get_context(), source, statements)
 
 
-def _execute(
-    context: MigrationContext, statements: Iterable[sql.Statement], revision: str, path: str
-) -> None:
-    for statement in statements:
-        if context.as_sql:
-            context.impl.static_output(statement.text + context.impl.command_terminator)
-            continue
-        # no_parameters: the body is raw SQL, so `%` and `:name` must reach PostgreSQL untouched.
-        connection = op.get_bind().execution_options(no_parameters=True)
-        try:
-            connection.exec_driver_sql(statement.text)
-        except DBAPIError as error:
-            raise StatementFailed(revision, path, statement, error) from error
+def checksum(module: ModuleType) -> str:
+    """The fingerprint of what a revision applies: its UPGRADE body in pglast's canonical
+    rendering (whitespace and comments do not count, any change to a statement does) and the
+    shape of its `upgrade()` function (comments and layout do not count there either)."""
+    digest = hashlib.sha256()
+    body = getattr(module, "UPGRADE", None)
+    if isinstance(body, str):
+        for statement in sql.split(body):
+            digest.update(statement.canonical.encode())
+            digest.update(b";\n")
+    upgrade = getattr(module, "upgrade", None)
+    if callable(upgrade):
+        digest.update(_code_shape(upgrade).encode())
+    return digest.hexdigest()
+
+
+def _code_shape(function: Callable[..., Any]) -> str:
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    definition = tree.body[0]
+    if isinstance(definition, ast.FunctionDef) and ast.get_docstring(definition) is not None:
+        definition.body = definition.body[1:]
+    return ast.dump(tree)

@@ -1,74 +1,51 @@
-"""Applies a plan through Alembic's commands, on one connection, reporting each revision.
+"""Applies a plan through Alembic's commands, on one connection, reporting each event.
 
-The work itself is Alembic's (`command.upgrade` / `command.downgrade`, running env.py), so that
-`migrate` and plain `alembic` can never drift apart; the runner decides the targets, hands env.py
-its connection and settings, and turns each applied revision into a report.
+The work itself is Alembic's (`command.upgrade` / `command.downgrade`, running env.py and its
+engine), so that `migrate` and plain `alembic` can never drift apart; the runner decides the
+targets and hands env.py its connection, settings and the sink for the engine's events.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
-from migrator import alembic_env
+from migrator import alembic_env, locking
 from migrator.config import Settings, alembic_config
 from migrator.database import connect, database_heads
+from migrator.events import EventSink
 from migrator.graph import RevisionGraph
 
 
-@dataclass(frozen=True)
-class Step:
-    """One revision applied or rolled back."""
-
-    revision: str
-    direction: str
-    message: str
-    duration_ms: int
-
-
-Reporter = Callable[[Step], None]
-
-
-def _config_for(settings: Settings, connection: Connection, report: Reporter) -> Config:
+def _config_for(settings: Settings, connection: Connection, events: EventSink) -> Config:
     config = alembic_config(settings)
     config.attributes[alembic_env.CONNECTION] = connection
-    started = [time.monotonic()]
-
-    def on_version_apply(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
-        now = time.monotonic()
-        report(
-            Step(
-                revision=step.up_revision_id,
-                direction="upgrade" if step.is_upgrade else "downgrade",
-                message=(step.up_revision.doc or "").strip().splitlines()[0],
-                duration_ms=round((now - started[0]) * 1000),
-            )
-        )
-        started[0] = now
-
-    config.attributes[alembic_env.ON_VERSION_APPLY] = on_version_apply
+    config.attributes[alembic_env.EVENTS] = events
     return config
 
 
-def upgrade(settings: Settings, url: URL, target: str, report: Reporter) -> None:
+def upgrade(settings: Settings, url: URL, target: str, events: EventSink) -> None:
     """Apply everything up to `target` (`heads`, `crm@head`, a revision id)."""
     with connect(url) as connection:
-        command.upgrade(_config_for(settings, connection, report), target)
+        command.upgrade(_config_for(settings, connection, events), target)
 
 
 def downgrade(
-    settings: Settings, url: URL, graph: RevisionGraph, plan: list[str], report: Reporter
+    settings: Settings, url: URL, graph: RevisionGraph, plan: list[str], events: EventSink
 ) -> None:
-    """Roll back the revisions of `plan`, in its order (dependents before what they need)."""
-    with connect(url) as connection:
-        config = _config_for(settings, connection, report)
+    """Roll back the revisions of `plan`, in its order (dependents before what they need),
+    holding the migration lock across all of them so no other run slips in between."""
+    with (
+        connect(url) as connection,
+        locking.migration_lock(
+            connection, settings.tool_schema, settings.engine.lock_wait_ms, events
+        ),
+    ):
+        config = _config_for(settings, connection, events)
         for revision in plan:
             command.downgrade(config, graph.downgrade_target(revision))
 

@@ -8,11 +8,12 @@ a semicolon inside a dollar-quoted function body or a string must not split a st
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pglast
 from pglast import ast
 from pglast.parser import ParseError
+from pglast.stream import RawStream
 
 from migrator.errors import MigratorError
 
@@ -28,10 +29,28 @@ class Statement:
     text: str
     transactional: bool
     line: int
+    node: ast.Node = field(compare=False, repr=False)
 
     @property
     def first_line(self) -> str:
         return self.text.strip().splitlines()[0] if self.text.strip() else ""
+
+    @property
+    def canonical(self) -> str:
+        """The statement as pglast renders its parse tree: comments, spacing and letter case of
+        keywords gone, every token that changes its meaning kept."""
+        return RawStream()(self.node)
+
+    @property
+    def concurrent_index(self) -> str | None:
+        """For `CREATE INDEX CONCURRENTLY name ...`, the index's name as PostgreSQL resolves it
+        (qualified with the table's schema, which is where PostgreSQL puts the index)."""
+        node = self.node
+        if not (isinstance(node, ast.IndexStmt) and node.concurrent and node.idxname):
+            return None
+        schema = node.relation.schemaname
+        name = _quoted(node.idxname)
+        return f"{_quoted(schema)}.{name}" if schema else name
 
 
 # Statements PostgreSQL refuses inside a transaction block ("cannot run inside a transaction
@@ -107,7 +126,11 @@ def _statements(sql: str) -> Iterator[Statement]:
                 f"line {line}: {text.splitlines()[0]!r} controls transactions; remove it, "
                 "the tool runs each revision in its own transaction"
             )
-        yield Statement(text, not must_run_outside_transaction(raw.stmt), line)
+        yield Statement(text, not must_run_outside_transaction(raw.stmt), line, raw.stmt)
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _leading_newlines(text: str) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import socket
 
 from conftest import PLATFORM_SERVICES, run_migrate
 from sqlalchemy.engine import URL
@@ -16,13 +18,15 @@ def test_status_json_shows_current_head_and_pending_per_service(database_url: UR
     assert result.exit_code == 0, result.output
     rows = {row["service"]: row for row in json.loads(result.output)}
     assert len(rows) == 9
-    assert rows["auth"] == {
-        "service": "auth",
+    auth = rows["auth"]
+    assert {key: auth[key] for key in ("current", "head", "pending", "pending_revisions")} == {
         "current": "20240101_001",
         "head": "20240101_001",
         "pending": 0,
         "pending_revisions": [],
     }
+    assert auth["last_action"] == "upgrade 20240101_001"
+    assert auth["last_change_by"] == f"{getpass.getuser()}@{socket.gethostname()}"
     assert rows["crm"]["current"] is None and rows["crm"]["pending"] == 1
 
 

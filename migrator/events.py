@@ -1,0 +1,122 @@
+"""What the engine tells the person (or the log) watching a run, while it runs.
+
+The engine raises events and never prints: `migrate` shows them on the terminal, plain `alembic`
+gets them through the `migrator` logger, and structured logs can take the same events later.
+Each event renders itself as one line, so every front end says the same thing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    """A revision applied, rolled back or stamped; its transaction has committed."""
+
+    revision: str
+    service: str
+    direction: str
+    message: str
+    duration_ms: int
+    attempt: int
+
+    def describe(self) -> str:
+        verb = {"upgrade": "applied", "downgrade": "rolled back", "stamp": "stamped"}
+        tries = f", try {self.attempt}" if self.attempt > 1 else ""
+        return (
+            f"{verb.get(self.direction, self.direction)} {self.revision}  {self.message}  "
+            f"({self.duration_ms} ms{tries})"
+        )
+
+
+@dataclass(frozen=True)
+class RetryScheduled:
+    """A revision's try failed on a lock timeout and was rolled back; it runs again after a
+    pause, so that whatever held the lock can finish."""
+
+    revision: str
+    attempt: int
+    tries: int
+    delay_ms: int
+    reason: str
+
+    def describe(self) -> str:
+        return (
+            f"retrying {self.revision}: try {self.attempt} of {self.tries} rolled back "
+            f"({self.reason}); next try in {self.delay_ms} ms"
+        )
+
+
+@dataclass(frozen=True)
+class LockBusy:
+    """Another migrator holds the migration lock; this run waits for it."""
+
+    holder: str
+    waited_ms: int
+    wait_limit_ms: int
+
+    def describe(self) -> str:
+        return (
+            f"waiting for the migration lock held by {self.holder} "
+            f"({self.waited_ms / 1000:.0f}s of {self.wait_limit_ms / 1000:.0f}s)"
+        )
+
+
+@dataclass(frozen=True)
+class StatementSkipped:
+    """A statement an earlier, interrupted try already committed is not run again."""
+
+    revision: str
+    line: int
+    first_line: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.revision} line {self.line}: already done by an earlier try, skipped "
+            f"`{self.first_line}`"
+        )
+
+
+@dataclass(frozen=True)
+class InvalidIndexDropped:
+    """An index an earlier CREATE INDEX CONCURRENTLY left INVALID was dropped to build it anew
+    (IF NOT EXISTS would otherwise keep the broken one)."""
+
+    revision: str
+    index: str
+
+    def describe(self) -> str:
+        return f"{self.revision}: dropped INVALID index {self.index} left by an earlier try"
+
+
+@dataclass(frozen=True)
+class HistoryNotRecorded:
+    """A failure could not be written to the history (the connection itself was lost)."""
+
+    revision: str | None
+    reason: str
+
+    def describe(self) -> str:
+        return f"could not record the failure of {self.revision or 'the run'}: {self.reason}"
+
+
+Event = (
+    StepFinished
+    | RetryScheduled
+    | LockBusy
+    | StatementSkipped
+    | InvalidIndexDropped
+    | HistoryNotRecorded
+)
+EventSink = Callable[[Event], None]
+
+_log = logging.getLogger("migrator")
+
+
+def log_event(event: Event) -> None:
+    """The sink of plain `alembic`: one log line per event."""
+    level = logging.WARNING if isinstance(event, HistoryNotRecorded) else logging.INFO
+    _log.log(level, event.describe())

@@ -1,0 +1,209 @@
+"""The audit history: every attempt to apply, roll back, stamp or repair a revision.
+
+Alembic's version table says only where each branch stands now. Operators also need to know
+what happened: who ran what, when, how long it took, what failed and with which SQLSTATE, and
+the checksum of the SQL that ran, which is what `validate` later compares the files with.
+
+A successful step writes its row in the step's own transaction, so the row and the version
+table can never disagree. A failed try writes its row after its transaction rolled back.
+The tool's tables are created here, in the tool's schema, under the migration lock.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from functools import cache
+from importlib import metadata
+from typing import Any
+
+from sqlalchemy import Connection
+
+HISTORY_TABLE = "migration_history"
+PROGRESS_TABLE = "statement_progress"
+
+DIRECTIONS = ("upgrade", "downgrade", "stamp", "repair")
+OUTCOMES = ("success", "failed", "rolled_back")
+
+
+def _ddl(schema: str) -> list[str]:
+    return [
+        f'CREATE SCHEMA IF NOT EXISTS "{schema}"',
+        f"""CREATE TABLE IF NOT EXISTS "{schema}".{HISTORY_TABLE} (
+            id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            run_id        uuid        NOT NULL,
+            revision      text,
+            service       text,
+            direction     text        NOT NULL CHECK (direction IN {DIRECTIONS!r}),
+            attempt       integer     NOT NULL DEFAULT 1,
+            started_at    timestamptz NOT NULL,
+            finished_at   timestamptz NOT NULL,
+            duration_ms   integer     NOT NULL,
+            outcome       text        NOT NULL CHECK (outcome IN {OUTCOMES!r}),
+            sqlstate      text,
+            error_message text,
+            checksum      text,
+            database_user text        NOT NULL DEFAULT current_user,
+            os_user       text        NOT NULL,
+            host          text        NOT NULL,
+            tool_version  text        NOT NULL,
+            environment   text        NOT NULL,
+            note          text
+        )""",
+        f"""CREATE INDEX IF NOT EXISTS {HISTORY_TABLE}_revision_idx
+            ON "{schema}".{HISTORY_TABLE} (revision, id DESC)""",
+        # Statements of a revision that committed before the revision did (the transaction an
+        # autocommit block ends, and each non-transactional statement): a later try skips them.
+        f"""CREATE TABLE IF NOT EXISTS "{schema}".{PROGRESS_TABLE} (
+            revision      text        NOT NULL,
+            statement_key text        NOT NULL,
+            finished_at   timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (revision, statement_key)
+        )""",
+    ]
+
+
+def ensure_tables(connection: Connection, schema: str) -> None:
+    """Create the tool's schema and tables where missing; the caller holds the migration lock,
+    so two migrators never race to create them."""
+    for statement in _ddl(schema):
+        connection.exec_driver_sql(statement)
+    connection.commit()
+
+
+def tables_exist(connection: Connection, schema: str) -> bool:
+    return bool(
+        connection.exec_driver_sql(
+            "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{HISTORY_TABLE}',)
+        ).scalar()
+    )
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who and what runs the tool; the same for every row of a run."""
+
+    os_user: str
+    host: str
+    tool_version: str
+    environment: str
+
+
+@cache
+def _tool_version() -> str:
+    try:
+        return metadata.version("inopsio-migrator")
+    except metadata.PackageNotFoundError:
+        from migrator import __version__
+
+        return __version__
+
+
+def identity(environment: str) -> Identity:
+    try:
+        os_user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, as in some containers
+        os_user = "unknown"
+    return Identity(os_user, socket.gethostname(), _tool_version(), environment)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One row to write: what was tried, how it ended."""
+
+    run_id: uuid.UUID
+    revision: str | None
+    service: str | None
+    direction: str
+    started_at: datetime
+    finished_at: datetime
+    outcome: str
+    attempt: int = 1
+    checksum: str | None = None
+    sqlstate: str | None = None
+    error_message: str | None = None
+    note: str | None = None
+
+    @property
+    def duration_ms(self) -> int:
+        return round((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+def record(connection: Connection, schema: str, attempt: Attempt, who: Identity) -> None:
+    """Write one row in the connection's current transaction (the caller commits)."""
+    values = {**asdict(attempt), **asdict(who), "duration_ms": attempt.duration_ms}
+    columns = ", ".join(values)
+    placeholders = ", ".join(f"%({name})s" for name in values)
+    connection.exec_driver_sql(
+        f'INSERT INTO "{schema}".{HISTORY_TABLE} ({columns}) VALUES ({placeholders})', values
+    )
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the history, as read back."""
+
+    id: int
+    run_id: str
+    revision: str | None
+    service: str | None
+    direction: str
+    attempt: int
+    started_at: datetime
+    finished_at: datetime
+    duration_ms: int
+    outcome: str
+    sqlstate: str | None
+    error_message: str | None
+    checksum: str | None
+    database_user: str
+    os_user: str
+    host: str
+    tool_version: str
+    environment: str
+    note: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["run_id"] = str(self.run_id)
+        document["started_at"] = self.started_at.isoformat()
+        document["finished_at"] = self.finished_at.isoformat()
+        return document
+
+
+_COLUMNS = ", ".join(Row.__dataclass_fields__)
+
+
+def read(
+    connection: Connection, schema: str, *, services: list[str] | None = None, limit: int = 50
+) -> list[Row]:
+    """The newest rows first, of some services or all."""
+    if not tables_exist(connection, schema):
+        return []
+    where = "WHERE service = ANY(%(services)s)" if services else ""
+    result = connection.exec_driver_sql(
+        f'SELECT {_COLUMNS} FROM "{schema}".{HISTORY_TABLE} {where} ORDER BY id DESC '
+        "LIMIT %(limit)s",
+        {"services": services, "limit": limit},
+    )
+    return [Row(**row._mapping) for row in result]
+
+
+def latest_success_by_revision(connection: Connection, schema: str) -> dict[str, Row]:
+    """For each revision, its newest successful row: what was last done to it, and with which
+    checksum."""
+    if not tables_exist(connection, schema):
+        return {}
+    result = connection.exec_driver_sql(
+        f'SELECT DISTINCT ON (revision) {_COLUMNS} FROM "{schema}".{HISTORY_TABLE} '
+        "WHERE outcome = 'success' AND revision IS NOT NULL ORDER BY revision, id DESC"
+    )
+    return {row.revision: Row(**row._mapping) for row in result}
+
+
+def recorded_as_applied(rows: dict[str, Row]) -> dict[str, Row]:
+    """The revisions whose last successful action left them applied."""
+    return {rev: row for rev, row in rows.items() if row.direction != "downgrade"}
