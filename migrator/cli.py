@@ -16,6 +16,7 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from migrator import config, embedded, history, locking, mirror, runner, services, urls, validation
@@ -322,24 +323,20 @@ def history_command(
     if json_output:
         out.print_json(json.dumps([row.as_json() for row in rows]))
         return
-    table = Table()
-    for column in ("when", "revision", "service", "action", "try", "outcome", "ms", "by", "error"):
-        table.add_column(column, justify="right" if column in ("try", "ms") else "left")
+    # One line a row, like `git log --oneline`: readable at any width, and easy to grep.
     colours = {"success": "green", "failed": "red", "rolled_back": "yellow"}
     for row in rows:
         colour = colours.get(row.outcome, "white")
-        table.add_row(
-            f"{row.finished_at:%Y-%m-%d %H:%M:%S}",
-            row.revision or "-",
-            row.service or "-",
-            row.direction,
-            str(row.attempt),
-            f"[{colour}]{row.outcome}[/{colour}]",
-            str(row.duration_ms),
-            f"{row.os_user}@{row.host}",
-            f"[{row.sqlstate}] {row.error_message}" if row.error_message else row.note or "",
+        outcome = row.outcome if row.attempt == 1 else f"{row.outcome} (try {row.attempt})"
+        detail = f"[{row.sqlstate}] {row.error_message}" if row.error_message else row.note or ""
+        out.print(
+            f"{row.finished_at:%Y-%m-%d %H:%M:%S}  {row.revision or '-':<12}  "
+            f"{row.service or '-':<11}  {row.direction:<9}  [{colour}]{outcome:<11}[/{colour}]  "
+            f"{row.duration_ms:>6} ms  {row.os_user}@{row.host}  {escape(detail)}".rstrip(),
+            soft_wrap=True,
         )
-    out.print(table)
+    if not rows:
+        out.print("no history yet: nothing was applied through this tool")
 
 
 @app.command()
@@ -362,10 +359,7 @@ def validate(
     else:
         for finding in found:
             colour = "red" if finding.blocking else "yellow"
-            out.print(
-                f"[{colour}]{finding.kind}[/{colour}] {finding.revision} {finding.detail}",
-                soft_wrap=True,
-            )
+            out.print(f"[{colour}]{escape(finding.describe())}[/{colour}]", soft_wrap=True)
     blocking = [finding for finding in found if finding.blocking]
     if blocking:
         raise CheckFailed(f"{len(blocking)} applied revision(s) disagree with their files", [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -130,3 +131,72 @@ def applied_versions(url: URL, schema: str = "migrator") -> set[str]:
             return set()
         rows = connection.exec_driver_sql(f"SELECT version_num FROM {schema}.alembic_version")
         return {row[0] for row in rows}
+
+
+def add_revision(
+    project: Path,
+    service: str,
+    revision: str,
+    *,
+    down_revision: str | None,
+    upgrade: str,
+    downgrade: str = "SELECT 1;",
+    depends_on: tuple[str, ...] = (),
+    settings: str = "",
+) -> Path:
+    """Write a revision file in the house format into a project copy; `settings` are extra
+    module-level lines (the revision's own lock_timeout, lock_retries, ...)."""
+    display = services.resolve(service).display_name
+    path = project / "services" / service / "versions" / f"{revision}_{service}_test.py"
+    path.write_text(
+        f'''"""Test revision {revision}
+
+Migration: test revision {revision}
+Service: {display}
+Author: Tests <tests@inopsio.example>
+Date: 2024-06-01
+Dependencies: {list(depends_on)!r}
+"""
+
+from migrator.revision import run_sql
+
+revision = "{revision}"
+down_revision = {down_revision!r}
+branch_labels = ()
+depends_on = {depends_on!r}
+{settings}
+UPGRADE = """{upgrade}"""
+
+DOWNGRADE = """{downgrade}"""
+
+
+def upgrade() -> None:
+    run_sql(UPGRADE)
+
+
+def downgrade() -> None:
+    run_sql(DOWNGRADE)
+'''
+    )
+    return path
+
+
+def migrate_process(*args: str, url: URL, project: Path = PROJECT_ROOT) -> list[str]:
+    """The command line of `migrate` as a separate process, for tests that need several."""
+    return [
+        sys.executable,
+        "-m",
+        "migrator",
+        *args,
+        "--project",
+        str(project),
+        "--database-url",
+        url_text(url),
+    ]
+
+
+def history_rows(url: URL) -> list[dict]:
+    """The audit history, oldest first."""
+    with connection_to(url) as connection:
+        rows = connection.exec_driver_sql("SELECT * FROM migrator.migration_history ORDER BY id")
+        return [dict(row._mapping) for row in rows]
