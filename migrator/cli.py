@@ -96,7 +96,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except MigratorError as error:
-            err.print(f"[red]error:[/red] {error}", soft_wrap=True, markup=True)
+            err.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True, markup=True)
             for problem in getattr(error, "problems", []):
                 err.print(f"  - {problem}", soft_wrap=True, markup=False)
             raise typer.Exit(error.exit_code) from None
@@ -123,11 +123,11 @@ class _Progress:
         if isinstance(event, StepFinished):
             self.steps.append(event)
             colour = "green" if event.direction == "upgrade" else "yellow"
-            out.print(f"[{colour}]{event.describe()}[/{colour}]", soft_wrap=True)
+            out.print(f"[{colour}]{escape(event.describe())}[/{colour}]", soft_wrap=True)
         elif isinstance(event, HistoryNotRecorded):
-            err.print(f"[red]warning:[/red] {event.describe()}", soft_wrap=True)
+            err.print(f"[red]warning:[/red] {escape(event.describe())}", soft_wrap=True)
         else:
-            err.print(f"[dim]{event.describe()}[/dim]", soft_wrap=True)
+            err.print(f"[dim]{escape(event.describe())}[/dim]", soft_wrap=True)
 
 
 def _named_revision(graph: RevisionGraph, version: str, service: str | None) -> str:

@@ -166,14 +166,18 @@ def load_settings(
     root = find_project_root(project)
     from_file = _pyproject_settings(root)
     raw_url = database_url or os.environ.get(DATABASE_URL_ENV) or None
+    environment = os.environ.get(ENVIRONMENT_ENV) or Settings.environment
     return Settings(
         project_root=root,
         database_url=urls.normalize(raw_url) if raw_url else None,
         tool_schema=from_file.get("tool_schema", Settings.tool_schema),
         embedded_database=from_file.get("embedded_database", Settings.embedded_database),
-        environment=os.environ.get(ENVIRONMENT_ENV) or Settings.environment,
+        environment=environment,
         engine=EngineSettings.merged(
-            from_file, EngineSettings.from_environment(), engine_flags or {}
+            from_file,
+            from_file.get("environments", {}).get(environment, {}),
+            EngineSettings.from_environment(),
+            engine_flags or {},
         ),
     )
 

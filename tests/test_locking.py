@@ -68,6 +68,7 @@ def test_a_second_migrator_names_the_holder_and_gives_up(database_url: URL) -> N
         result = run_migrate("up", "--lock-wait", "1s", url=database_url)
 
     assert result.exit_code == 1
+    assert "waiting for the migration lock held by pid " in result.output
     assert "another migrator holds the migration lock (pid " in result.output
     assert "application " in result.output and "gave up after 1s" in result.output
     assert applied_versions(database_url) == set()

@@ -1,0 +1,50 @@
+"""Where the engine's settings come from: flag > environment variable > pyproject > default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import run_migrate
+
+from migrator.config import load_settings
+
+
+def _pyproject_with(project: Path, text: str) -> None:
+    path = project / "pyproject.toml"
+    path.write_text(path.read_text() + "\n" + text)
+
+
+def test_defaults_are_two_seconds_of_lock_wait_and_no_statement_limit(project: Path) -> None:
+    engine = load_settings(project=project).engine
+
+    assert (engine.lock_timeout_ms, engine.statement_timeout_ms, engine.lock_retries) == (
+        2000,
+        0,
+        5,
+    )
+
+
+def test_an_environment_overrides_pyproject_and_a_flag_overrides_both(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _pyproject_with(
+        project,
+        '[tool.migrator.environments.production]\nstatement_timeout = "5min"\n'
+        'lock_timeout = "1s"\n',
+    )
+    monkeypatch.setenv("MIGRATE_ENV", "production")
+    monkeypatch.setenv("MIGRATE_LOCK_TIMEOUT", "3s")
+
+    engine = load_settings(project=project, engine_flags={"lock_retries": 2}).engine
+
+    assert engine.statement_timeout_ms == 300_000
+    assert engine.lock_timeout_ms == 3000
+    assert engine.lock_retries == 2
+
+
+def test_a_duration_that_does_not_parse_is_refused_before_connecting(project: Path) -> None:
+    result = run_migrate("up", "--lock-timeout", "2 parsecs", project=project)
+
+    assert result.exit_code == 2
+    assert "lock_timeout = '2 parsecs' is not a duration" in result.output
