@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 
 import pglast
 from pglast import ast
@@ -35,7 +36,7 @@ class Statement:
     def first_line(self) -> str:
         return self.text.strip().splitlines()[0] if self.text.strip() else ""
 
-    @property
+    @cached_property
     def canonical(self) -> str:
         """The statement as pglast renders its parse tree: comments, spacing and letter case of
         keywords gone, every token that changes its meaning kept."""
@@ -112,7 +113,13 @@ def split(sql: str) -> list[Statement]:
     Bodies hold no BEGIN/COMMIT/ROLLBACK: the tool owns transactions, and a COMMIT inside a
     body would silently end the revision's transaction before its version row is written.
     """
-    return list(_statements(sql))
+    return list(_split_once(sql))
+
+
+@lru_cache(maxsize=4096)
+def _split_once(sql: str) -> tuple[Statement, ...]:
+    """A body is parsed when it runs and again for its checksum; once is enough."""
+    return tuple(_statements(sql))
 
 
 def _statements(sql: str) -> Iterator[Statement]:
