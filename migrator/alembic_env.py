@@ -31,6 +31,7 @@ from migrator.graph import RevisionGraph
 CONNECTION = "connection"
 STARTING_HEADS = "starting_heads"
 EVENTS = "events"
+NOTE = "note"
 
 
 def run() -> None:
@@ -105,7 +106,7 @@ def _migrate(connection: Connection, config: Config, settings: Settings) -> None
         prepare_session(connection, settings)
         assert migration_context.script is not None  # online commands always carry one
         graph = RevisionGraph.of_script(migration_context.script, config)
-        run = WritingRun(connection, settings, graph, events)
+        run = WritingRun(connection, settings, graph, events, note=config.attributes.get(NOTE))
         run.refuse_unless_valid()
         config.attributes.update(run.attributes())
         context.configure(

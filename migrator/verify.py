@@ -1,0 +1,144 @@
+"""Rollback verification on a scratch copy, before the real database is touched.
+
+A downgrade nobody ran is a downgrade that does not work when it is needed. `verify` copies the
+target's schema (and its version table) into a scratch database, applies the plan, rolls it
+back, applies it again, and compares the catalog at each step: the downgrade must restore the
+schema exactly, and the second upgrade must produce exactly what the first did. The scratch
+database's name says what it is, and it is dropped whatever happens.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from psycopg import sql as pgsql
+from sqlalchemy.engine import URL
+
+from migrator import catalog, planning, runner, services, urls
+from migrator.backup import client_environment, dsn_without_password
+from migrator.config import Settings
+from migrator.database import connect, database_heads
+from migrator.embedded import client_binary
+from migrator.errors import MigratorError
+from migrator.events import EventSink
+from migrator.graph import RevisionGraph
+
+SCRATCH_PREFIX = "migrator_scratch_verify_"
+
+
+class VerificationFailed(MigratorError):
+    """The plan's rollback does not restore the schema, or its re-apply differs."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    scratch_database: str
+    differences: list[str]
+
+
+def _scratch_name() -> str:
+    return f"{SCRATCH_PREFIX}{datetime.now(UTC):%Y%m%d%H%M%S}_{uuid.uuid4().hex[:6]}"
+
+
+def _copy_schema(source: URL, target: URL, tool_schema: str) -> None:
+    """The source's schema, and its version table's rows, into the empty target."""
+    environment = client_environment(source)
+    dump = [str(client_binary("pg_dump")), "--no-owner", "--no-privileges", "--no-password"]
+    schema = subprocess.run(
+        [*dump, "--schema-only", dsn_without_password(source)],
+        capture_output=True,
+        env=environment,
+        check=False,
+    )
+    versions = subprocess.run(
+        [
+            *dump,
+            "--data-only",
+            "--table",
+            f'"{tool_schema}".alembic_version',
+            dsn_without_password(source),
+        ],
+        capture_output=True,
+        env=environment,
+        check=False,
+    )
+    load = [
+        str(client_binary("psql")),
+        "-X",
+        "-q",
+        "--no-password",
+        "--single-transaction",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-f",
+        "-",
+        dsn_without_password(target),
+    ]
+    for step in (schema, versions):
+        if step.returncode != 0:
+            raise MigratorError(f"pg_dump of the target failed: {step.stderr.decode().strip()}")
+        loaded = subprocess.run(
+            load,
+            input=step.stdout,
+            capture_output=True,
+            env=client_environment(target),
+            check=False,
+        )
+        if loaded.returncode != 0:
+            raise MigratorError(
+                f"copying the schema into the scratch database failed: "
+                f"{urls.scrub(loaded.stderr.decode().strip(), target)}"
+            )
+
+
+def _schemas() -> list[str]:
+    return [service.schema for service in services.SERVICES]
+
+
+def verify(
+    settings: Settings, url: URL, graph: RevisionGraph, plan: planning.Plan, events: EventSink
+) -> Verification:
+    """Apply, roll back and re-apply `plan` (an upgrade plan) on a scratch copy of `url`."""
+    name = _scratch_name()
+    with connect(url) as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+            pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)).as_string()
+        )
+    scratch = url.set(database=name)
+    try:
+        with connect(scratch) as connection:
+            connection.exec_driver_sql(
+                f"COMMENT ON DATABASE {name} IS 'scratch copy made by migrate verify; "
+                "dropped when it ends, safe to drop'"
+            )
+            connection.commit()
+        _copy_schema(url, scratch, settings.tool_schema)
+        scratch_settings = replace(settings, database_url=scratch)
+        before = _snapshot(scratch)
+        runner.apply_plan(scratch_settings, scratch, graph, plan, events)
+        first = _snapshot(scratch)
+        with connect(scratch) as connection:
+            heads = database_heads(connection, scratch_settings)
+        rollback = planning.build(graph, heads, "downgrade", list(reversed(plan.revisions)))
+        runner.apply_plan(scratch_settings, scratch, graph, rollback, events)
+        after_down = _snapshot(scratch)
+        runner.apply_plan(scratch_settings, scratch, graph, plan, events)
+        second = _snapshot(scratch)
+    finally:
+        with connect(url) as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                .format(pgsql.Identifier(name))
+                .as_string()
+            )
+    found = [f"after the rollback, {line}" for line in catalog.differences(before, after_down)]
+    found += [f"after re-applying, {line}" for line in catalog.differences(first, second)]
+    return Verification(name, found)
+
+
+def _snapshot(url: URL) -> catalog.Snapshot:
+    with connect(url) as connection:
+        return catalog.snapshot(connection, _schemas())
