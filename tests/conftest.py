@@ -8,6 +8,7 @@ own, created and dropped by pytest-postgresql's janitor.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import sys
@@ -24,6 +25,8 @@ from typer.testing import CliRunner, Result
 
 from migrator import catalog, embedded, services, urls
 from migrator.cli import app
+from migrator.config import alembic_config, load_settings
+from migrator.graph import RevisionGraph
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_FILES = (
@@ -98,6 +101,12 @@ def project(tmp_path: Path) -> Path:
         PROJECT_ROOT / "services", root / "services", ignore=shutil.ignore_patterns("__pycache__")
     )
     return root
+
+
+@functools.cache
+def platform_graph() -> RevisionGraph:
+    """The platform's own history, for tests that count or walk it."""
+    return RevisionGraph.load(alembic_config(load_settings(project=PROJECT_ROOT)))
 
 
 def url_text(url: URL) -> str:

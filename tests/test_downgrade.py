@@ -33,7 +33,7 @@ def test_every_revision_rolls_back_to_the_schema_before_it(database_url: URL) ->
 
 
 def test_down_refuses_when_crm_and_user_depend_on_auth(database_url: URL) -> None:
-    run_migrate("up", url=database_url)
+    run_migrate("up", "--version", CRM, url=database_url)
     before = (schema_of(database_url), applied_versions(database_url))
 
     result = run_migrate("down", "--version", AUTH, url=database_url)
@@ -46,7 +46,8 @@ def test_down_refuses_when_crm_and_user_depend_on_auth(database_url: URL) -> Non
 
 
 def test_down_cascade_rolls_back_the_dependents_first(database_url: URL) -> None:
-    run_migrate("up", url=database_url)
+    run_migrate("up", "--version", CRM, url=database_url)
+    run_migrate("up", "--service", "erp", url=database_url)
 
     result = run_migrate("down", "--version", AUTH, "--cascade", url=database_url)
 

@@ -9,6 +9,7 @@ from conftest import (
     PROJECT_ROOT,
     applied_versions,
     connection_to,
+    platform_graph,
     run_migrate,
     schema_of,
 )
@@ -24,7 +25,7 @@ def test_up_brings_every_service_to_head(database_url: URL) -> None:
     result = run_migrate("up", url=database_url)
 
     assert result.exit_code == 0, result.output
-    assert "9 revision(s) applied" in result.output
+    assert f"{len(platform_graph().revisions)} revision(s) applied" in result.output
     status = run_migrate("status", "--json", url=database_url)
     assert all(row["pending"] == 0 for row in json.loads(status.output))
 
