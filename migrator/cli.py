@@ -165,8 +165,9 @@ def _report_outcome(outcome: commands.Outcome) -> None:
         out.print(f"backup: {outcome.backup.path}", soft_wrap=True)
     if outcome.verification is not None:
         out.print(f"rollback verified on {outcome.verification.scratch_database} (dropped)")
-    for path in outcome.seeded:
-        out.print(f"seeded {path.parent.parent.name} from {path.name}")
+    if outcome.seeded:
+        seeded = ", ".join(path.parent.parent.name for path in outcome.seeded)
+        out.print(f"seeds ({outcome.seeded[0].stem}) loaded for {seeded}")
 
 
 class _Progress:
