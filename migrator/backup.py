@@ -10,10 +10,13 @@ and old ones are pruned per environment. Passwords travel in PGPASSWORD, never i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,6 +137,66 @@ def prune(settings: Settings) -> list[Backup]:
     return removed
 
 
+# Lines pg_dump/pg_restore 18 write that an older server refuses, with the first server version
+# that understands them. pg_dump 18 emits `SET transaction_timeout = 0;` whatever the server,
+# and PostgreSQL 15 and 16 stop on it; it is a fixed line of the dump's header, compared whole.
+_NEWER_THAN_SERVER = {b"SET transaction_timeout = 0;\n": 170000}
+
+
+def server_version(url: URL) -> int:
+    with connect(url) as connection:
+        return int(connection.exec_driver_sql("SHOW server_version_num").scalar())
+
+
+def psql_load(url: URL, script: Iterable[bytes], first: str | None = None) -> None:
+    """Run an SQL script (pg_dump's or pg_restore's output) in one transaction: all of it or,
+    on the first error, none of it. `first` runs before the script, in the same transaction."""
+    version = server_version(url)
+    command = [str(client_binary("psql")), "-X", "-q", "--no-password", "--single-transaction"]
+    command += ["-v", "ON_ERROR_STOP=1", *(["-c", first] if first else []), "-f", "-"]
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            [*command, dsn_without_password(url)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            env=client_environment(url),
+        )
+        assert process.stdin is not None
+        try:
+            for line in script:
+                if _NEWER_THAN_SERVER.get(line, 0) <= version:
+                    process.stdin.write(line)
+        except BrokenPipeError:
+            pass  # psql stopped at an error; its message says which
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.close()
+        if process.wait() != 0:
+            errors.seek(0)
+            reason = urls.scrub(errors.read().decode(errors="replace").strip(), url)
+            raise BackupError(f"loading the SQL failed, nothing was changed: {reason}")
+
+
+@contextlib.contextmanager
+def client_output(arguments: list[str], url: URL) -> Iterator[Iterator[bytes]]:
+    """The lines a client program (pg_dump, pg_restore) writes, failing with its message."""
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            arguments, stdout=subprocess.PIPE, stderr=errors, env=client_environment(url)
+        )
+        assert process.stdout is not None
+        try:
+            yield iter(process.stdout)
+        finally:
+            process.stdout.close()
+            returncode = process.wait()
+        if returncode != 0:
+            errors.seek(0)
+            reason = urls.scrub(errors.read().decode(errors="replace").strip(), url)
+            raise BackupError(f"{Path(arguments[0]).name} failed: {reason}")
+
+
 def restore(settings: Settings, url: URL, path: Path) -> None:
     """Replace the services' schemas and the tool's with the backup's, in one transaction:
     if anything fails, the database stays as it was."""
@@ -141,49 +204,9 @@ def restore(settings: Settings, url: URL, path: Path) -> None:
         raise BackupError(f"no backup at {path}; `migrate backup list` shows the backups")
     schemas = [service.schema for service in services.SERVICES] + [settings.tool_schema]
     drops = "; ".join(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE' for schema in schemas)
-    environment = client_environment(url)
-    dump = subprocess.Popen(
-        [
-            str(client_binary("pg_restore")),
-            "--clean",
-            "--if-exists",
-            "--no-owner",
-            "-f",
-            "-",
-            str(path),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=environment,
-    )
-    load = subprocess.run(
-        [
-            str(client_binary("psql")),
-            "-X",
-            "-q",
-            "--no-password",
-            "--single-transaction",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            drops,
-            "-f",
-            "-",
-            dsn_without_password(url),
-        ],
-        stdin=dump.stdout,
-        capture_output=True,
-        env=environment,
-        check=False,
-    )
-    if dump.stdout is not None:
-        dump.stdout.close()
-    dump_errors = dump.stderr.read().decode(errors="replace") if dump.stderr else ""
-    if dump.wait() != 0 or load.returncode != 0:
-        reason = dump_errors.strip() or load.stderr.decode(errors="replace").strip()
-        raise BackupError(
-            f"restoring {path.name} failed, the database is unchanged: {urls.scrub(reason, url)}"
-        )
+    arguments = [str(client_binary("pg_restore")), "--clean", "--if-exists", "--no-owner"]
+    with client_output([*arguments, "-f", "-", str(path)], url) as script:
+        psql_load(url, script, first=drops)
 
 
 def _human(size: int) -> str:

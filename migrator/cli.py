@@ -55,8 +55,8 @@ db_app = typer.Typer(
 app.add_typer(deps_app, name="deps")
 app.add_typer(db_app, name="db")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DatabaseUrl = Annotated[
     str | None,

@@ -9,7 +9,6 @@ database's name says what it is, and it is dropped whatever happens.
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -17,8 +16,8 @@ from datetime import UTC, datetime
 from psycopg import sql as pgsql
 from sqlalchemy.engine import URL
 
-from migrator import catalog, planning, runner, services, urls
-from migrator.backup import client_environment, dsn_without_password
+from migrator import catalog, planning, runner, services
+from migrator.backup import client_output, dsn_without_password, psql_load
 from migrator.config import Settings
 from migrator.database import connect, database_heads
 from migrator.embedded import client_binary
@@ -45,53 +44,23 @@ def _scratch_name() -> str:
 
 def _copy_schema(source: URL, target: URL, tool_schema: str) -> None:
     """The source's schema, and its version table's rows, into the empty target."""
-    environment = client_environment(source)
     dump = [str(client_binary("pg_dump")), "--no-owner", "--no-privileges", "--no-password"]
-    schema = subprocess.run(
-        [*dump, "--schema-only", dsn_without_password(source)],
-        capture_output=True,
-        env=environment,
-        check=False,
-    )
-    versions = subprocess.run(
-        [
-            *dump,
-            "--data-only",
-            "--table",
-            f'"{tool_schema}".alembic_version',
-            dsn_without_password(source),
-        ],
-        capture_output=True,
-        env=environment,
-        check=False,
-    )
-    load = [
-        str(client_binary("psql")),
-        "-X",
-        "-q",
-        "--no-password",
-        "--single-transaction",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-f",
-        "-",
-        dsn_without_password(target),
-    ]
-    for step in (schema, versions):
-        if step.returncode != 0:
-            raise MigratorError(f"pg_dump of the target failed: {step.stderr.decode().strip()}")
-        loaded = subprocess.run(
-            load,
-            input=step.stdout,
-            capture_output=True,
-            env=client_environment(target),
-            check=False,
+    with client_output([*dump, "--schema-only", dsn_without_password(source)], source) as script:
+        psql_load(target, script)
+    if _has_version_table(source, tool_schema):
+        table = f'"{tool_schema}".alembic_version'
+        rows = [*dump, "--data-only", "--table", table, dsn_without_password(source)]
+        with client_output(rows, source) as script:
+            psql_load(target, script)
+
+
+def _has_version_table(url: URL, tool_schema: str) -> bool:
+    with connect(url) as connection:
+        return bool(
+            connection.exec_driver_sql(
+                "SELECT to_regclass(%s) IS NOT NULL", (f'"{tool_schema}".alembic_version',)
+            ).scalar()
         )
-        if loaded.returncode != 0:
-            raise MigratorError(
-                f"copying the schema into the scratch database failed: "
-                f"{urls.scrub(loaded.stderr.decode().strip(), target)}"
-            )
 
 
 def _schemas() -> list[str]:
