@@ -16,7 +16,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -148,53 +147,50 @@ def server_version(url: URL) -> int:
         return int(connection.exec_driver_sql("SHOW server_version_num").scalar())
 
 
-def psql_load(url: URL, script: Iterable[bytes], first: str | None = None) -> None:
-    """Run an SQL script (pg_dump's or pg_restore's output) in one transaction: all of it or,
-    on the first error, none of it. `first` runs before the script, in the same transaction."""
+def copy_into(url: URL, producer: list[str], producer_url: URL, first: str | None = None) -> None:
+    """Run the SQL a client program writes (pg_dump's or pg_restore's script) into `url`, in
+    one transaction that commits only if the program and every statement succeeded. `first`
+    runs before the script, in the same transaction."""
     version = server_version(url)
-    command = [str(client_binary("psql")), "-X", "-q", "--no-password", "--single-transaction"]
-    command += ["-v", "ON_ERROR_STOP=1", *(["-c", first] if first else []), "-f", "-"]
-    with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(
-            [*command, dsn_without_password(url)],
+    psql = [str(client_binary("psql")), "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1"]
+    with tempfile.TemporaryFile() as producer_errors, tempfile.TemporaryFile() as psql_errors:
+        source = subprocess.Popen(
+            producer,
+            stdout=subprocess.PIPE,
+            stderr=producer_errors,
+            env=client_environment(producer_url),
+        )
+        sink = subprocess.Popen(
+            [*psql, "-f", "-", dsn_without_password(url)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
-            stderr=errors,
+            stderr=psql_errors,
             env=client_environment(url),
         )
-        assert process.stdin is not None
+        assert source.stdout is not None and sink.stdin is not None
         try:
-            for line in script:
+            sink.stdin.write(b"BEGIN;\n" + (f"{first};\n".encode() if first else b""))
+            for line in source.stdout:
                 if _NEWER_THAN_SERVER.get(line, 0) <= version:
-                    process.stdin.write(line)
+                    sink.stdin.write(line)
+            if source.wait() == 0:
+                sink.stdin.write(b"COMMIT;\n")  # without it, psql's exit rolls everything back
         except BrokenPipeError:
             pass  # psql stopped at an error; its message says which
         finally:
+            source.stdout.close()
             with contextlib.suppress(BrokenPipeError):
-                process.stdin.close()
-        if process.wait() != 0:
-            errors.seek(0)
-            reason = urls.scrub(errors.read().decode(errors="replace").strip(), url)
-            raise BackupError(f"loading the SQL failed, nothing was changed: {reason}")
-
-
-@contextlib.contextmanager
-def client_output(arguments: list[str], url: URL) -> Iterator[Iterator[bytes]]:
-    """The lines a client program (pg_dump, pg_restore) writes, failing with its message."""
-    with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(
-            arguments, stdout=subprocess.PIPE, stderr=errors, env=client_environment(url)
+                sink.stdin.close()
+        outcomes = (
+            (Path(producer[0]).name, source.wait(), producer_url, producer_errors),
+            ("psql", sink.wait(), url, psql_errors),
         )
-        assert process.stdout is not None
-        try:
-            yield iter(process.stdout)
-        finally:
-            process.stdout.close()
-            returncode = process.wait()
-        if returncode != 0:
+        for name, code, failed_url, errors in outcomes:
+            if code == 0:
+                continue
             errors.seek(0)
-            reason = urls.scrub(errors.read().decode(errors="replace").strip(), url)
-            raise BackupError(f"{Path(arguments[0]).name} failed: {reason}")
+            reason = urls.scrub(errors.read().decode(errors="replace").strip(), failed_url)
+            raise BackupError(f"{name} failed, nothing was changed: {reason}")
 
 
 def restore(settings: Settings, url: URL, path: Path) -> None:
@@ -204,9 +200,8 @@ def restore(settings: Settings, url: URL, path: Path) -> None:
         raise BackupError(f"no backup at {path}; `migrate backup list` shows the backups")
     schemas = [service.schema for service in services.SERVICES] + [settings.tool_schema]
     drops = "; ".join(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE' for schema in schemas)
-    arguments = [str(client_binary("pg_restore")), "--clean", "--if-exists", "--no-owner"]
-    with client_output([*arguments, "-f", "-", str(path)], url) as script:
-        psql_load(url, script, first=drops)
+    restore_script = [str(client_binary("pg_restore")), "--clean", "--if-exists", "--no-owner"]
+    copy_into(url, [*restore_script, "-f", "-", str(path)], url, first=drops)
 
 
 def _human(size: int) -> str:

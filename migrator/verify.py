@@ -17,7 +17,7 @@ from psycopg import sql as pgsql
 from sqlalchemy.engine import URL
 
 from migrator import catalog, planning, runner, services
-from migrator.backup import client_output, dsn_without_password, psql_load
+from migrator.backup import copy_into, dsn_without_password
 from migrator.config import Settings
 from migrator.database import connect, database_heads
 from migrator.embedded import client_binary
@@ -45,13 +45,11 @@ def _scratch_name() -> str:
 def _copy_schema(source: URL, target: URL, tool_schema: str) -> None:
     """The source's schema, and its version table's rows, into the empty target."""
     dump = [str(client_binary("pg_dump")), "--no-owner", "--no-privileges", "--no-password"]
-    with client_output([*dump, "--schema-only", dsn_without_password(source)], source) as script:
-        psql_load(target, script)
+    copy_into(target, [*dump, "--schema-only", dsn_without_password(source)], source)
     if _has_version_table(source, tool_schema):
         table = f'"{tool_schema}".alembic_version'
         rows = [*dump, "--data-only", "--table", table, dsn_without_password(source)]
-        with client_output(rows, source) as script:
-            psql_load(target, script)
+        copy_into(target, rows, source)
 
 
 def _has_version_table(url: URL, tool_schema: str) -> bool:
