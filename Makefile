@@ -36,6 +36,7 @@ format: $(STAMP)
 ## Benchmarks: ratios against baselines measured in the same run.
 bench: $(STAMP)
 	$(BIN)/python bench/bench_history.py
+	$(BIN)/python bench/bench_reset.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -497,10 +497,17 @@ def dev_reset(
 ) -> None:
     """Drop and recreate the development database at head with its seeds (cloned from a
     cached template when no revision or seed changed)."""
-    settings, graph = _load(project, database_url, environment=environment)
+    settings = config.load_settings(
+        project=project, database_url=database_url, environment=environment
+    )
     _announce_policy(settings)
     url = config.resolve_database_url(settings)
-    result = devdb.reset(settings, url, graph, _Progress(quiet=True))
+    result = devdb.reset(
+        settings,
+        url,
+        lambda: RevisionGraph.load(config.alembic_config(settings)),
+        _Progress(quiet=True),
+    )
     how = (
         f"cloned from template {result.template}"
         if result.from_template

@@ -10,18 +10,18 @@ a new hash, and the stale template is dropped.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from psycopg import sql as pgsql
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
-from migrator import commands, policy, seeds
+from migrator import commands, policy, seeds, services
 from migrator.config import Settings
 from migrator.database import connect
 from migrator.events import EventSink
 from migrator.graph import RevisionGraph
-from migrator.revision import checksum
 
 TEMPLATE_PREFIX = "migrator_tpl_"
 
@@ -34,13 +34,14 @@ class Reset:
     applied: int
 
 
-def template_key(settings: Settings, graph: RevisionGraph, which_seeds: str | None) -> str:
-    """A hash of everything a reset replays: revisions (by checksum, so layout does not count,
-    and by their downgrade SQL) and seed files."""
+def template_key(settings: Settings, which_seeds: str | None) -> str:
+    """A hash of everything a reset replays: every revision file and seed file, byte for byte.
+    Reading bytes is cheap, and needs no revision loaded, so a cache hit costs only the clone;
+    an edit that only moves whitespace costs one replay."""
     digest = hashlib.sha256(settings.tool_schema.encode())
-    for revision in graph.in_order(graph.revisions):
-        module = graph.module(revision)
-        digest.update(f"{revision}:{checksum(module)}:{getattr(module, 'DOWNGRADE', '')}".encode())
+    for service in services.SERVICES:
+        for path in sorted(service.versions_dir(settings.project_root).glob("*.py")):
+            digest.update(path.name.encode() + path.read_bytes())
     for path in seeds.seed_files(settings.project_root, which_seeds) if which_seeds else []:
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:12]
@@ -61,12 +62,15 @@ def _exists(connection: Connection, name: str) -> bool:
     )
 
 
-def reset(settings: Settings, url: URL, graph: RevisionGraph, events: EventSink) -> Reset:
-    """Drop and recreate the development database at head with its seeds."""
+def reset(
+    settings: Settings, url: URL, load_graph: Callable[[], RevisionGraph], events: EventSink
+) -> Reset:
+    """Drop and recreate the development database at head with its seeds. The revision graph
+    is loaded only when the template cache misses."""
     rules = policy.for_settings(settings)
     commands.refuse_unless_allowed(rules, "dev reset")
     database = str(url.database)
-    key = template_key(settings, graph, rules.seeds)
+    key = template_key(settings, rules.seeds)
     template = f"{TEMPLATE_PREFIX}{database[:40]}_{key}"
     with connect(_admin(url)) as admin:
         admin = admin.execution_options(isolation_level="AUTOCOMMIT")
@@ -77,6 +81,7 @@ def reset(settings: Settings, url: URL, graph: RevisionGraph, events: EventSink)
             )
             return Reset(database, template, from_template=True, applied=0)
         admin.exec_driver_sql(f"CREATE DATABASE {_identifier(database)}")
+    graph = load_graph()
     outcome = commands.upgrade(
         settings, url, graph, events, targets=commands.upgrade_targets(graph, None, None)
     )
