@@ -63,25 +63,33 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
     embedded.stop(pgdata)
 
 
+@contextlib.contextmanager
+def _fresh_database(server_url: URL) -> Iterator[URL]:
+    """A new, empty database on the test server, dropped on exit."""
+    name = f"migrator_test_{uuid.uuid4().hex[:12]}"
+    with DatabaseJanitor(
+        user=server_url.username or "postgres",
+        password=server_url.password,
+        host=server_url.host or str(server_url.query["host"]),
+        port=server_url.port or 5432,
+        dbname=name,
+        maintenance_dbname=server_url.database or "postgres",
+    ):
+        yield server_url.set(database=name)
+
+
 @pytest.fixture
 def new_database(server_url: URL) -> Iterator[Callable[[], URL]]:
     """Creates fresh, empty databases for one test; all are dropped afterwards."""
     with contextlib.ExitStack() as cleanup:
+        yield lambda: cleanup.enter_context(_fresh_database(server_url))
 
-        def create() -> URL:
-            name = f"migrator_test_{uuid.uuid4().hex[:12]}"
-            janitor = DatabaseJanitor(
-                user=server_url.username or "postgres",
-                password=server_url.password,
-                host=server_url.host or str(server_url.query["host"]),
-                port=server_url.port or 5432,
-                dbname=name,
-                maintenance_dbname=server_url.database or "postgres",
-            )
-            cleanup.enter_context(janitor)
-            return server_url.set(database=name)
 
-        yield create
+@pytest.fixture(scope="module")
+def new_database_module(server_url: URL) -> Iterator[URL]:
+    """A fresh database shared by the tests of one module that only read it."""
+    with _fresh_database(server_url) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,0 +1,88 @@
+"""The services' models: SQLAlchemy tables in one shared MetaData, one schema per service.
+
+Each `services/<service>/models.py` declares its tables on `migrator.models.metadata`, so that
+a foreign key from crm to `auth.users` resolves like any other. The loader gives every project
+it loads a MetaData of its own (tests load copies of the project side by side) and runs the
+nine files into it; Alembic's comparison then reads one service's tables against its schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, MetaData
+
+from migrator import services
+from migrator.errors import MigratorError
+
+# The MetaData the models file being loaded declares its tables on; see load().
+metadata = MetaData()
+
+
+class ModelsError(MigratorError):
+    """A models file failed to load."""
+
+
+def load(project_root: Path) -> MetaData:
+    """A fresh MetaData holding every service's tables, read from the project's models files."""
+    global metadata
+    metadata = MetaData()
+    loaded = metadata
+    tag = hashlib.sha256(str(project_root.resolve()).encode()).hexdigest()[:8]
+    for service in services.SERVICES:
+        path = project_root / "services" / service.name / "models.py"
+        if not path.is_file():
+            continue
+        spec = importlib.util.spec_from_file_location(f"_models_{tag}_{service.name}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:
+            raise ModelsError(f"{path} does not load: {error}") from error
+    return loaded
+
+
+def include_name_of(schema: str) -> Callable[[str | None, str, dict], bool]:
+    """Alembic's `include_name` hook that keeps reflection to one schema."""
+
+    def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+        if type_ == "schema":
+            return name == schema
+        if type_ == "table":
+            return parent_names.get("schema_name") == schema
+        return True
+
+    return include_name
+
+
+def include_object_of(schema: str) -> Callable[[object, str | None, str, bool, object], bool]:
+    """Alembic's `include_object` hook that keeps the models' side to one schema."""
+
+    def include_object(
+        obj: object, name: str | None, type_: str, reflected: bool, other: object
+    ) -> bool:
+        if type_ == "table":
+            return getattr(obj, "schema", None) == schema
+        return True
+
+    return include_object
+
+
+def differences(connection: Connection, models: MetaData, service: services.Service) -> list:
+    """What Alembic's autogenerate finds between one service's models and its schema."""
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "include_schemas": True,
+            "include_name": include_name_of(service.schema),
+            "include_object": include_object_of(service.schema),
+            "compare_type": True,
+        },
+    )
+    return compare_metadata(context, models)
