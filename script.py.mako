@@ -1,25 +1,36 @@
-"""${message}
+<%!
+    def literal(value):
+        """Python source for a revision id, a tuple of them, or None, in double quotes."""
+        if value is None:
+            return "None"
+        if isinstance(value, str):
+            return '"%s"' % value
+        items = [literal(item) for item in value]
+        return "(%s)" % (", ".join(items) + ("," if len(items) == 1 else ""))
+%><%
+    title = context.get("title", message)
+%>"""${title}
 
-Migration: ${message}
-Service: ${service_display_name}
-Author: ${author}
+Migration: ${title}
+Service: ${context.get("service_display_name", "")}
+Author: ${context.get("author", "")}
 Date: ${create_date.date().isoformat()}
-Dependencies: ${dependencies}
+Dependencies: ${context.get("dependencies", "[]")}
 """
 
 from migrator.revision import run_sql
 
-revision = ${repr(up_revision)}
-down_revision = ${repr(down_revision)}
-branch_labels = ${repr(branch_labels)}
-depends_on = ${repr(depends_on)}
+revision = ${literal(up_revision)}
+down_revision = ${literal(down_revision)}
+branch_labels = ${literal(tuple(branch_labels) if branch_labels else ())}
+depends_on = ${literal((depends_on,) if isinstance(depends_on, str) else (tuple(depends_on) if depends_on else None))}
 
 UPGRADE = """
-${upgrade_sql if upgrade_sql else "-- the change, as SQL"}
+${context.get("upgrade_sql") or "-- the change, as SQL"}
 """
 
 DOWNGRADE = """
-${downgrade_sql if downgrade_sql else "-- its rollback, as SQL"}
+${context.get("downgrade_sql") or "-- its rollback, as SQL"}
 """
 
 

@@ -10,6 +10,7 @@ read or compare (current, check, revision --autogenerate) skip the lock and the 
 
 from __future__ import annotations
 
+import logging
 from logging.config import fileConfig
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.pool import NullPool
 
-from migrator import locking
+from migrator import authoring, locking
 from migrator.config import SETTINGS_ATTRIBUTE, Settings, load_settings, resolve_database_url
 from migrator.database import APPLICATION_NAME
 from migrator.engine import WritingRun, prepare_session
@@ -32,6 +33,7 @@ CONNECTION = "connection"
 STARTING_HEADS = "starting_heads"
 EVENTS = "events"
 NOTE = "note"
+SAY = "say"
 
 
 def run() -> None:
@@ -94,8 +96,19 @@ def _run_online(config: Config, settings: Settings) -> None:
 
 def _migrate(connection: Connection, config: Config, settings: Settings) -> None:
     context.configure(connection=connection, **_shared_options(settings))
-    # upgrade, downgrade and stamp name a destination; current, check and autogenerate don't.
     migration_context = context.get_context()
+    revision_context = migration_context.opts.get("revision_context")
+    if revision_context is not None:  # revision --autogenerate, check, migrate new
+        say = config.attributes.get(SAY) or logging.getLogger("migrator").info
+        head = revision_context.command_args.get("head")
+        context.configure(
+            connection=connection,
+            **_shared_options(settings),
+            **authoring.autogenerate_options(settings, head, say),
+        )
+        _run_migrations()
+        return
+    # upgrade, downgrade and stamp name a destination; current doesn't.
     if migration_context.opts.get("destination_rev") is None:
         _run_migrations()
         return

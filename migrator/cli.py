@@ -349,6 +349,41 @@ def down(
     out.print(f"{len(plan)} revision(s) rolled back")
 
 
+@app.command("new")
+@reports_errors
+def new_command(
+    service: Annotated[str, typer.Option("--service", "-s", help="The service it belongs to.")],
+    message: Annotated[str, typer.Option("--message", "-m", help="What the change does.")],
+    autogenerate: Annotated[
+        bool,
+        typer.Option(
+            help="Compare the service's models with the migrated database and write "
+            "the difference as SQL."
+        ),
+    ] = False,
+    depends_on: Annotated[
+        list[str] | None,
+        typer.Option("--depends-on", help="A revision of another service it needs (repeatable)."),
+    ] = None,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Write the service's next revision in the house format: an empty template, or the SQL
+    autogenerate finds between the models and the database."""
+    settings, graph = _load(project, database_url)
+    path = commands.new_revision(
+        settings,
+        graph,
+        out.print,
+        service=service,
+        message=message,
+        autogenerate=autogenerate,
+        depends_on=depends_on or [],
+    )
+    if path is not None:
+        out.print(f"wrote {path.relative_to(settings.project_root)}")
+
+
 @app.command("plan")
 @reports_errors
 def plan_command(

@@ -7,19 +7,33 @@ The command line and the Python API (`ensure_up_to_date`) call these; neither pr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alembic import command
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
-from migrator import planning, policy, runner, seeds, services, verify
+from migrator import (
+    alembic_env,
+    authoring,
+    mirror,
+    planning,
+    policy,
+    runner,
+    seeds,
+    services,
+    verify,
+)
 from migrator.backup import Backup
-from migrator.config import Settings
+from migrator.config import Settings, alembic_config, load_settings, resolve_database_url
 from migrator.database import connect, database_heads
 from migrator.errors import MigratorError, UsageError
-from migrator.events import EventSink
+from migrator.events import Event, EventSink, StepFinished, log_event
 from migrator.graph import RevisionGraph
 
 
@@ -186,9 +200,6 @@ def ensure_up_to_date(
     what it depends on) has nothing pending, applies what is pending otherwise. Many processes
     may call it at once: the migration lock lets one apply, the others then find nothing to do.
     Returns the revisions this call applied."""
-    from migrator.config import alembic_config, load_settings, resolve_database_url
-    from migrator.events import Event, StepFinished, log_event
-
     settings = load_settings(project=project, database_url=database_url)
     graph = RevisionGraph.load(alembic_config(settings))
     url = resolve_database_url(settings)
@@ -211,3 +222,69 @@ def ensure_up_to_date(
 
     upgrade(settings, url, graph, collect, targets=targets)
     return applied
+
+
+def new_revision(
+    settings: Settings,
+    graph: RevisionGraph,
+    say: Callable[[str], None],
+    *,
+    service: str,
+    message: str,
+    autogenerate: bool = False,
+    depends_on: Iterable[str] = (),
+) -> Path | None:
+    """Write the next revision of `service`: an empty template, or (with `autogenerate`) the
+    SQL that turns the migrated database into what the service's models describe. Returns the
+    file written, or None when autogenerate found nothing to change."""
+    chosen = services.resolve(service)
+    needs = sorted({named_revision(graph, rev, None) for rev in depends_on})
+    if any(graph.revisions[rev].service == chosen for rev in needs):
+        raise UsageError(
+            "--depends-on names revisions of other services; the service's own "
+            "order comes from down_revision"
+        )
+    first = not graph.branch(chosen)
+    folder = chosen.versions_dir(settings.project_root)
+    folder.mkdir(parents=True, exist_ok=True)
+    options: dict = {
+        "head": "base" if first else f"{chosen.branch_label}@head",
+        "version_path": str(folder),
+        "depends_on": needs or None,
+    }
+    rev_id = authoring.next_revision_id(graph.revisions, datetime.date.today())
+    config = alembic_config(settings)
+    config.attributes[alembic_env.SAY] = say
+    if autogenerate:
+        with connect(resolve_database_url(settings)) as connection:
+            config.attributes[alembic_env.CONNECTION] = connection
+            try:
+                written = command.revision(
+                    config,
+                    message=message,
+                    autogenerate=True,
+                    rev_id=rev_id,
+                    branch_label=chosen.branch_label if first else None,
+                    **options,
+                )
+            except CommandError as error:
+                raise MigratorError(
+                    f"autogenerate refused: {error}; bring the database to head with "
+                    "`migrate up` first, since the comparison starts from it"
+                ) from error
+        if not written:
+            return None
+        path = Path(written[0].path if isinstance(written, list) else written.path)
+    else:
+        script = ScriptDirectory.from_config(config).generate_revision(
+            rev_id,
+            f"{chosen.name} {message}",
+            branch_labels=[chosen.branch_label] if first else None,
+            **options,
+            **authoring.template_args(settings, chosen, message, needs),
+        )
+        assert script is not None
+        path = Path(script.path)
+    if needs:
+        mirror.write(RevisionGraph.load(config), settings.dependencies_file)
+    return path

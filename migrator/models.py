@@ -48,27 +48,29 @@ def load(project_root: Path) -> MetaData:
     return loaded
 
 
-def include_name_of(schema: str) -> Callable[[str | None, str, dict], bool]:
-    """Alembic's `include_name` hook that keeps reflection to one schema."""
+def include_names_in(schemas: list[str]) -> Callable[[str | None, str, dict], bool]:
+    """Alembic's `include_name` hook that keeps reflection to the given schemas."""
 
     def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
         if type_ == "schema":
-            return name == schema
+            return name in schemas
         if type_ == "table":
-            return parent_names.get("schema_name") == schema
+            return parent_names.get("schema_name") in schemas
         return True
 
     return include_name
 
 
-def include_object_of(schema: str) -> Callable[[object, str | None, str, bool, object], bool]:
-    """Alembic's `include_object` hook that keeps the models' side to one schema."""
+def include_objects_in(
+    schemas: list[str],
+) -> Callable[[object, str | None, str, bool, object], bool]:
+    """Alembic's `include_object` hook that keeps the models' side to the given schemas."""
 
     def include_object(
         obj: object, name: str | None, type_: str, reflected: bool, other: object
     ) -> bool:
         if type_ == "table":
-            return getattr(obj, "schema", None) == schema
+            return getattr(obj, "schema", None) in schemas
         return True
 
     return include_object
@@ -80,8 +82,8 @@ def differences(connection: Connection, models: MetaData, service: services.Serv
         connection,
         opts={
             "include_schemas": True,
-            "include_name": include_name_of(service.schema),
-            "include_object": include_object_of(service.schema),
+            "include_name": include_names_in([service.schema]),
+            "include_object": include_objects_in([service.schema]),
             "compare_type": True,
         },
     )
