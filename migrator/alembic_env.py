@@ -99,6 +99,9 @@ def _migrate(connection: Connection, config: Config, settings: Settings) -> None
     migration_context = context.get_context()
     revision_context = migration_context.opts.get("revision_context")
     if revision_context is not None:  # revision --autogenerate, check, migrate new
+        # Alembic creates its version table in an empty database here; it lives in our schema.
+        connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{settings.tool_schema}"')
+        connection.commit()
         say = config.attributes.get(SAY) or logging.getLogger("migrator").info
         head = revision_context.command_args.get("head")
         context.configure(

@@ -25,6 +25,7 @@ from migrator import (
     config,
     devdb,
     embedded,
+    guards,
     history,
     locking,
     mirror,
@@ -700,8 +701,13 @@ def repair(
 @deps_app.command("check")
 @reports_errors
 def deps_check(project: Project = None) -> None:
-    """Fail when migration-dependencies.yml and the revisions' depends_on disagree."""
-    settings, graph = _load(project, None)
+    """Fail when a revision file breaks the house rules (folder, name, header, unique id) or
+    migration-dependencies.yml and the revisions' depends_on disagree."""
+    settings = config.load_settings(project=project)
+    broken = guards.problems(settings.project_root)
+    if broken:
+        raise CheckFailed(f"{len(broken)} problem(s) with the revision files", broken)
+    graph = RevisionGraph.load(config.alembic_config(settings))
     mirror.check(graph, settings.dependencies_file)
     out.print(f"{settings.dependencies_file.name} agrees with {len(graph.revisions)} revision(s)")
 

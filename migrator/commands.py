@@ -257,6 +257,13 @@ def new_revision(
     config.attributes[alembic_env.SAY] = say
     if autogenerate:
         with connect(resolve_database_url(settings)) as connection:
+            pending = graph.status(database_heads(connection, settings))
+            behind = sum(len(row.pending) for row in pending)
+            if behind:
+                raise MigratorError(
+                    f"the database has {behind} pending revision(s); autogenerate compares the "
+                    "models with a database at head, so run `migrate up` first"
+                )
             config.attributes[alembic_env.CONNECTION] = connection
             try:
                 written = command.revision(

@@ -50,12 +50,12 @@ def test_deps_check_fails_when_a_revision_file_depends_on_an_unknown_revision(
     project: Path,
 ) -> None:
     path = project / CRM_FILE
-    path.write_text(path.read_text().replace('"20240101_002")', '"20991231_999")'))
+    path.write_text(path.read_text().replace("20240101_002", "20991231_999"))  # code and header
 
     result = run_migrate("deps", "check", project=project)
 
     assert result.exit_code == 1
-    assert "20991231_999" in result.output
+    assert "depend(s) on revision 20991231_999, which no revision file defines" in result.output
     assert "Traceback" not in result.output
 
 
@@ -72,7 +72,8 @@ def test_deps_check_fails_when_dependencies_form_a_cycle(project: Path) -> None:
 
 def test_deps_check_fails_when_revision_files_form_a_cycle(project: Path) -> None:
     path = project / "services/auth/versions/20240101_001_auth_create_users.py"
-    path.write_text(path.read_text().replace("depends_on = None", 'depends_on = ("20240101_003",)'))
+    text = path.read_text().replace("depends_on = None", 'depends_on = ("20240101_003",)')
+    path.write_text(text.replace("Dependencies: []", 'Dependencies: ["20240101_003"]'))
 
     result = run_migrate("deps", "check", project=project)
 
