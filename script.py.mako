@@ -14,7 +14,7 @@
 Migration: ${title}
 Service: ${context.get("service_display_name", "")}
 Author: ${context.get("author", "")}
-Date: ${create_date.date().isoformat()}
+Date: ${context.get("date") or create_date.date().isoformat()}
 Dependencies: ${context.get("dependencies", "[]")}
 """
 

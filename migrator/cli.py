@@ -29,6 +29,7 @@ from migrator import (
     history,
     locking,
     mirror,
+    plainsql,
     planning,
     policy,
     runner,
@@ -382,6 +383,38 @@ def new_command(
         depends_on=depends_on or [],
     )
     if path is not None:
+        out.print(f"wrote {path.relative_to(settings.project_root)}")
+
+
+@app.command("export-sql")
+@reports_errors
+def export_sql_command(
+    target: Annotated[Path, typer.Argument(help="The folder to write into (created).")],
+    project: Project = None,
+) -> None:
+    """Write every revision as plain SQL (<service>/schema and <service>/rollback, BEGIN/COMMIT
+    around transactional statements) and an ORDER file listing them in dependency order."""
+    _, graph = _load(project, None)
+    written = plainsql.export_sql(graph, target)
+    out.print(
+        f"wrote {len(written)} migration(s) to {target}; apply them in order with "
+        f'`while read f; do psql -v ON_ERROR_STOP=1 -f "{target}/$f"; done < {target}/ORDER`'
+    )
+
+
+@app.command("import-sql")
+@reports_errors
+def import_sql_command(
+    source: Annotated[Path, typer.Argument(help="A plain .sql migration, or a folder of them.")],
+    service: Annotated[str, typer.Option("--service", "-s", help="The service they belong to.")],
+    project: Project = None,
+) -> None:
+    """Turn plain-SQL migrations ({id}_{service}_{description}.sql, header comments, BEGIN/
+    COMMIT, rollback/ beside them) into revision files, keeping ids, dependencies and bodies."""
+    settings, graph = _load(project, None)
+    written = plainsql.import_sql(settings, graph, source, service)
+    mirror.write(RevisionGraph.load(config.alembic_config(settings)), settings.dependencies_file)
+    for path in written:
         out.print(f"wrote {path.relative_to(settings.project_root)}")
 
 
