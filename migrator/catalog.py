@@ -41,11 +41,35 @@ _QUERIES = {
         JOIN pg_namespace n ON n.oid = i.relnamespace
         WHERE n.nspname = ANY(:schemas)
     """,
+    "views": """
+        SELECT schemaname, viewname, definition FROM pg_views WHERE schemaname = ANY(:schemas)
+        UNION ALL
+        SELECT schemaname, matviewname, definition FROM pg_matviews
+        WHERE schemaname = ANY(:schemas)
+    """,
+    "functions": """
+        SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid),
+               pg_get_functiondef(p.oid)
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = ANY(:schemas) AND p.prokind IN ('f', 'p')
+    """,
+    "triggers": """
+        SELECT n.nspname, c.relname, t.tgname, pg_get_triggerdef(t.oid)
+        FROM pg_trigger t
+        JOIN pg_class c ON c.oid = t.tgrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ANY(:schemas) AND NOT t.tgisinternal
+    """,
+    "sequences": """
+        SELECT schemaname, sequencename, data_type::text, increment_by::text, cycle::text
+        FROM pg_sequences WHERE schemaname = ANY(:schemas)
+    """,
 }
 
 
 def snapshot(connection: Connection, schemas: Iterable[str]) -> Snapshot:
-    """Every schema, column, constraint and index of the given schemas, sorted."""
+    """Every schema, column, constraint, index, view, function, trigger and sequence of the
+    given schemas, sorted."""
     wanted = list(schemas)
     result: Snapshot = {}
     for kind, query in _QUERIES.items():
@@ -54,11 +78,52 @@ def snapshot(connection: Connection, schemas: Iterable[str]) -> Snapshot:
     return result
 
 
-def differences(before: Snapshot, after: Snapshot) -> list[str]:
+def differences(
+    before: Snapshot, after: Snapshot, first: str = "the first", second: str = "the second"
+) -> list[str]:
     """One line per object present in one snapshot and not (or not so) in the other."""
     lines = []
     for kind in _QUERIES:
         old, new = set(before.get(kind, [])), set(after.get(kind, []))
-        lines += [f"{kind}: only in the first: {' '.join(row)}" for row in sorted(old - new)]
-        lines += [f"{kind}: only in the second: {' '.join(row)}" for row in sorted(new - old)]
+        lines += [f"{kind}: only in {first}: {' '.join(row)}" for row in sorted(old - new)]
+        lines += [f"{kind}: only in {second}: {' '.join(row)}" for row in sorted(new - old)]
+    return lines
+
+
+# How each kind of row splits into the object's name and what is compared about it.
+_SHAPES: dict[str, tuple[int, tuple[str, ...]]] = {
+    "schemas": (1, ()),
+    "columns": (3, ("type", "not null", "default")),
+    "constraints": (3, ("kind", "definition", "validated")),
+    "indexes": (2, ("definition", "valid")),
+    "views": (2, ("definition",)),
+    "functions": (3, ("definition",)),
+    "triggers": (3, ("definition",)),
+    "sequences": (2, ("type", "increment", "cycle")),
+}
+
+
+def object_differences(
+    expected: Snapshot, actual: Snapshot, expected_name: str, actual_name: str
+) -> list[str]:
+    """One line per object that differs: which object, and what about it."""
+    lines = []
+    for kind, (width, fields) in _SHAPES.items():
+        left = {row[:width]: row[width:] for row in expected.get(kind, [])}
+        right = {row[:width]: row[width:] for row in actual.get(kind, [])}
+        label = kind.removesuffix("s")
+        for key in sorted(left.keys() | right.keys()):
+            name = ".".join(part for part in key if part)
+            if key not in right:
+                lines.append(f"{label} {name}: only in {expected_name}")
+            elif key not in left:
+                lines.append(f"{label} {name}: only in {actual_name}")
+            elif left[key] != right[key]:
+                changed = [
+                    f"{field} {' '.join(str(a).split())!r} in {expected_name}, "
+                    f"{' '.join(str(b).split())!r} in {actual_name}"
+                    for field, a, b in zip(fields, left[key], right[key], strict=True)
+                    if a != b
+                ]
+                lines.append(f"{label} {name}: {'; '.join(changed)}")
     return lines

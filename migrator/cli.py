@@ -24,8 +24,10 @@ from migrator import (
     commands,
     config,
     devdb,
+    drift,
     embedded,
     guards,
+    health,
     history,
     lint,
     locking,
@@ -478,6 +480,58 @@ def _lint_version(settings: config.Settings) -> str:
         return embedded.bundled_major_version()
     with connect(settings.database_url) as connection:
         return str(connection.dialect.server_version_info[0])
+
+
+@app.command("health")
+@reports_errors
+def health_command(
+    service: ServiceName = None,
+    strict: Annotated[bool, typer.Option(help="Exit 1 on warnings too.")] = False,
+    long_transaction: Annotated[
+        str, typer.Option(help="A transaction open longer than this is reported.")
+    ] = "5min",
+    json_output: AsJson = False,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Check the database as migrations see it: ok, warning or failing, with the figures.
+    Exit 0 when all is ok, 1 on warnings with --strict, 2 when anything fails; with --service,
+    only what that service needs (a readiness probe)."""
+    settings, graph = _load(project, database_url)
+    threshold = config.parse_duration_ms(long_transaction, "--long-transaction") / 1000
+    url = config.resolve_database_url(settings)
+    checks = health.run(settings, url, graph, service, threshold)
+    if json_output:
+        out.print_json(json.dumps([check.as_json() for check in checks]))
+    else:
+        colours = {health.OK: "green", health.WARNING: "yellow", health.FAILING: "red"}
+        for check in checks:
+            colour = colours[check.status]
+            out.print(
+                f"[{colour}]{check.status:<8}[/{colour}] {check.name:<24} {escape(check.summary)}"
+            )
+            for detail in check.details:
+                out.print(f"         {escape(detail)}")
+    raise typer.Exit(health.exit_code(checks, strict))
+
+
+@app.command("drift")
+@reports_errors
+def drift_command(
+    service: ServiceName = None, database_url: DatabaseUrl = None, project: Project = None
+) -> None:
+    """Replay the applied migrations into a scratch database and report every object of the
+    live database that differs (tables, columns, defaults, constraints, indexes, views,
+    functions, triggers, sequences). Exit 1 when anything does; the live database is only
+    read."""
+    settings, graph = _load(project, database_url)
+    url = config.resolve_database_url(settings)
+    found = drift.drift(settings, url, graph, _Progress(quiet=True), service)
+    for line in found:
+        out.print(escape(line))
+    if found:
+        raise CheckFailed(f"{len(found)} difference(s) between the migrations and the database", [])
+    out.print("no drift: the database is what its migrations build")
 
 
 @app.command("plan")

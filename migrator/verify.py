@@ -9,11 +9,8 @@ database's name says what it is, and it is dropped whatever happens.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
-from psycopg import sql as pgsql
 from sqlalchemy.engine import URL
 
 from migrator import catalog, planning, runner, services
@@ -24,8 +21,7 @@ from migrator.embedded import client_binary
 from migrator.errors import MigratorError
 from migrator.events import EventSink
 from migrator.graph import RevisionGraph
-
-SCRATCH_PREFIX = "migrator_scratch_verify_"
+from migrator.scratch import scratch_database
 
 
 class VerificationFailed(MigratorError):
@@ -36,10 +32,6 @@ class VerificationFailed(MigratorError):
 class Verification:
     scratch_database: str
     differences: list[str]
-
-
-def _scratch_name() -> str:
-    return f"{SCRATCH_PREFIX}{datetime.now(UTC):%Y%m%d%H%M%S}_{uuid.uuid4().hex[:6]}"
 
 
 def _copy_schema(source: URL, target: URL, tool_schema: str) -> None:
@@ -69,19 +61,7 @@ def verify(
     settings: Settings, url: URL, graph: RevisionGraph, plan: planning.Plan, events: EventSink
 ) -> Verification:
     """Apply, roll back and re-apply `plan` (an upgrade plan) on a scratch copy of `url`."""
-    name = _scratch_name()
-    with connect(url) as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-            pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)).as_string()
-        )
-    scratch = url.set(database=name)
-    try:
-        with connect(scratch) as connection:
-            connection.exec_driver_sql(
-                f"COMMENT ON DATABASE {name} IS 'scratch copy made by migrate verify; "
-                "dropped when it ends, safe to drop'"
-            )
-            connection.commit()
+    with scratch_database(url, "verify") as scratch:
         _copy_schema(url, scratch, settings.tool_schema)
         scratch_settings = replace(settings, database_url=scratch)
         before = _snapshot(scratch)
@@ -94,16 +74,9 @@ def verify(
         after_down = _snapshot(scratch)
         runner.apply_plan(scratch_settings, scratch, graph, plan, events)
         second = _snapshot(scratch)
-    finally:
-        with connect(url) as connection:
-            connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-                pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                .format(pgsql.Identifier(name))
-                .as_string()
-            )
     found = [f"after the rollback, {line}" for line in catalog.differences(before, after_down)]
     found += [f"after re-applying, {line}" for line in catalog.differences(first, second)]
-    return Verification(name, found)
+    return Verification(str(scratch.database), found)
 
 
 def _snapshot(url: URL) -> catalog.Snapshot:
