@@ -90,16 +90,17 @@ def differences(
     return lines
 
 
-# How each kind of row splits into the object's name and what is compared about it.
-_SHAPES: dict[str, tuple[int, tuple[str, ...]]] = {
-    "schemas": (1, ()),
-    "columns": (3, ("type", "not null", "default")),
-    "constraints": (3, ("kind", "definition", "validated")),
-    "indexes": (2, ("definition", "valid")),
-    "views": (2, ("definition",)),
-    "functions": (3, ("definition",)),
-    "triggers": (3, ("definition",)),
-    "sequences": (2, ("type", "increment", "cycle")),
+# How each kind of row splits into the object's name (its first `width` values, shown from
+# `shown`: a constraint's table already names its schema) and what is compared about it.
+_SHAPES: dict[str, tuple[str, int, int, tuple[str, ...]]] = {
+    "schemas": ("schema", 1, 0, ()),
+    "columns": ("column", 3, 0, ("type", "not null", "default")),
+    "constraints": ("constraint", 3, 1, ("kind", "definition", "validated")),
+    "indexes": ("index", 2, 0, ("definition", "valid")),
+    "views": ("view", 2, 0, ("definition",)),
+    "functions": ("function", 3, 0, ("definition",)),
+    "triggers": ("trigger", 3, 0, ("definition",)),
+    "sequences": ("sequence", 2, 0, ("type", "increment", "cycle")),
 }
 
 
@@ -108,12 +109,11 @@ def object_differences(
 ) -> list[str]:
     """One line per object that differs: which object, and what about it."""
     lines = []
-    for kind, (width, fields) in _SHAPES.items():
+    for kind, (label, width, shown, fields) in _SHAPES.items():
         left = {row[:width]: row[width:] for row in expected.get(kind, [])}
         right = {row[:width]: row[width:] for row in actual.get(kind, [])}
-        label = kind.removesuffix("s")
         for key in sorted(left.keys() | right.keys()):
-            name = ".".join(part for part in key if part)
+            name = ".".join(part for part in key[shown:] if part)
             if key not in right:
                 lines.append(f"{label} {name}: only in {expected_name}")
             elif key not in left:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import shutil
 import sys
@@ -172,7 +173,7 @@ Migration: test revision {revision}
 Service: {display}
 Author: Tests <tests@inopsio.example>
 Date: 2024-06-01
-Dependencies: {list(depends_on)!r}
+Dependencies: {json.dumps(list(depends_on))}
 """
 
 from migrator.revision import run_sql
