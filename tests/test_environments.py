@@ -25,8 +25,12 @@ def _backups(project: Path) -> list[Path]:
     return sorted((project / "backups").glob("*.dump"))
 
 
-def test_every_writing_command_says_which_policy_is_in_force(database_url: URL) -> None:
-    result = run_migrate("up", "--service", "auth", "--env", "staging", url=database_url)
+def test_every_writing_command_says_which_policy_is_in_force(
+    project: Path, database_url: URL
+) -> None:
+    result = run_migrate(
+        "up", "--service", "auth", "--env", "staging", project=project, url=database_url
+    )
 
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].startswith(
