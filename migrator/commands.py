@@ -176,13 +176,24 @@ def downgrade(
 def load_seeds(
     settings: Settings, url: URL, graph: RevisionGraph, rules: policy.Policy
 ) -> list[Path]:
-    """The policy's seeds, for every service whose branch is at head."""
+    """The policy's seeds, for every service whose branch is at head, and so are the branches
+    of the services it depends on (a seed may refer to their seeds' rows: crm's customers to
+    auth's users; `up --service crm` leaves auth's later revisions, and so its seeds, out)."""
     if not rules.seeds or not seeds.seed_files(settings.project_root, rules.seeds):
         return []
     with connect(url) as connection:
         rows = graph.status(database_heads(connection, settings))
         at_head = {row.service.name for row in rows if row.head and not row.pending}
-        return seeds.load(connection, settings.project_root, rules.seeds, at_head)
+        ready = {
+            row.service.name for row in rows if _services_needed(graph, row.service) <= at_head
+        }
+        return seeds.load(connection, settings.project_root, rules.seeds, ready)
+
+
+def _services_needed(graph: RevisionGraph, service: services.Service) -> set[str]:
+    """The services whose revisions the service's branch needs, itself included."""
+    branch = [revision.id for revision in graph.branch(service)]
+    return {service.name} | {graph[rev].service.name for rev in graph.ancestors(branch)}
 
 
 def refuse_unless_allowed(rules: policy.Policy, action: str) -> None:

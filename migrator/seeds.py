@@ -2,8 +2,10 @@
 
 Seeds give a developer (or a staging tester) a platform with something in it. They run after
 migrations, service by service, each file in one transaction and only for services whose
-branch is at head, so a seed never meets a table its revision has not created yet. Seed files
-must be idempotent (`INSERT ... ON CONFLICT DO NOTHING`), because they run after every `up`.
+branch is at head, so a seed never meets a table its revision has not created yet, and whose
+dependencies' branches are at head too, so that the seeds a seed refers to (crm's customers
+name auth's users) ran before it. Seed files must be idempotent (`INSERT ... ON CONFLICT DO
+NOTHING`), because they run after every `up`.
 """
 
 from __future__ import annotations

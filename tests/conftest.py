@@ -118,6 +118,16 @@ def platform_graph() -> RevisionGraph:
     return RevisionGraph.load(alembic_config(load_settings(project=PROJECT_ROOT)))
 
 
+def branch_of(service: str) -> list[str]:
+    """The revisions of one service in the platform's own history, oldest first."""
+    return [revision.id for revision in platform_graph().branch(services.resolve(service))]
+
+
+def head_of(service: str) -> str:
+    """The newest revision of one service in the platform's own history."""
+    return branch_of(service)[-1]
+
+
 def url_text(url: URL) -> str:
     return url.render_as_string(hide_password=False)
 

@@ -6,7 +6,14 @@ import re
 import stat
 from pathlib import Path
 
-from conftest import add_revision, applied_versions, history_rows, run_migrate, schema_of
+from conftest import (
+    add_revision,
+    applied_versions,
+    head_of,
+    history_rows,
+    run_migrate,
+    schema_of,
+)
 from sqlalchemy.engine import URL
 
 
@@ -89,7 +96,7 @@ def test_production_refuses_a_stale_approval(project: Path, database_url: URL) -
 
     assert result.exit_code == 1
     assert f"the approved plan {approved} is not the plan now" in result.output
-    assert applied_versions(database_url) == {"20240101_001"}
+    assert applied_versions(database_url) == {head_of("auth")}
 
 
 def test_production_refuses_to_migrate_without_room_for_the_backup(
@@ -137,12 +144,12 @@ def test_production_down_needs_approval_too(project: Path, database_url: URL) ->
 def test_staging_verifies_the_rollback_and_refuses_a_broken_one(
     project: Path, database_url: URL
 ) -> None:
-    run_migrate("up", "--version", "20240101_001", project=project, url=database_url)
+    run_migrate("up", "--version", head_of("auth"), project=project, url=database_url)
     add_revision(
         project,
         "auth",
         "20240601_001",
-        down_revision="20240101_001",
+        down_revision=head_of("auth"),
         upgrade="""
 ALTER TABLE auth.users ADD COLUMN IF NOT EXISTS nickname text;
 CREATE INDEX IF NOT EXISTS idx_users_nickname ON auth.users (nickname);

@@ -11,6 +11,7 @@ from conftest import (
     add_revision,
     applied_versions,
     connection_to,
+    head_of,
     history_rows,
     migrate_process,
     platform_graph,
@@ -79,7 +80,7 @@ def _auth_with_new_column(project: Path, settings: str = "") -> None:
         project,
         "auth",
         "20240601_001",
-        down_revision="20240101_001",
+        down_revision=head_of("auth"),
         upgrade="ALTER TABLE auth.users ADD COLUMN IF NOT EXISTS nickname text;",
         downgrade="ALTER TABLE auth.users DROP COLUMN IF EXISTS nickname;",
         settings=settings,
@@ -107,7 +108,7 @@ def test_a_lock_timeout_is_retried_until_the_lock_is_released(
     project: Path, database_url: URL
 ) -> None:
     _auth_with_new_column(project)
-    run_migrate("up", "--version", "20240101_001", project=project, url=database_url)
+    run_migrate("up", "--version", head_of("auth"), project=project, url=database_url)
     _, holder = _hold_users_table(database_url, seconds=1.5)
 
     result = run_migrate(
@@ -137,7 +138,7 @@ def test_a_lock_timeout_through_every_try_fails_with_advice(
     project: Path, database_url: URL
 ) -> None:
     _auth_with_new_column(project)
-    run_migrate("up", "--version", "20240101_001", project=project, url=database_url)
+    run_migrate("up", "--version", head_of("auth"), project=project, url=database_url)
     release, holder = _hold_users_table(database_url, seconds=None)
     try:
         result = run_migrate(
@@ -166,7 +167,7 @@ def test_a_revision_may_set_its_own_lock_timeout_and_tries(
     project: Path, database_url: URL
 ) -> None:
     _auth_with_new_column(project, settings='lock_timeout = "50ms"\nlock_retries = 1\n')
-    run_migrate("up", "--version", "20240101_001", project=project, url=database_url)
+    run_migrate("up", "--version", head_of("auth"), project=project, url=database_url)
     release, holder = _hold_users_table(database_url, seconds=None)
     try:
         result = run_migrate(

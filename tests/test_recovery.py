@@ -10,7 +10,9 @@ from pathlib import Path
 from conftest import (
     add_revision,
     applied_versions,
+    branch_of,
     connection_to,
+    head_of,
     history_rows,
     migrate_process,
     run_migrate,
@@ -44,9 +46,9 @@ def test_an_invalid_index_left_by_a_failed_build_is_dropped_and_built_again(
     project: Path, database_url: URL
 ) -> None:
     add_revision(
-        project, "auth", "20240601_001", down_revision="20240101_001", upgrade=UNIQUE_HASH_INDEX
+        project, "auth", "20240601_001", down_revision=head_of("auth"), upgrade=UNIQUE_HASH_INDEX
     )
-    run_migrate("up", "--version", "20240101_001", project=project, url=database_url)
+    run_migrate("up", "--version", head_of("auth"), project=project, url=database_url)
     _insert_users(database_url, "same", "same")
 
     failed = run_migrate("up", "--service", "auth", project=project, url=database_url)
@@ -61,7 +63,7 @@ def test_an_invalid_index_left_by_a_failed_build_is_dropped_and_built_again(
     assert repaired.exit_code == 0, repaired.output
     assert "dropped INVALID index" in repaired.output
     assert _index_validity(database_url, "auth.idx_users_password_hash") is True
-    outcomes = [row["outcome"] for row in history_rows(database_url)[1:]]
+    outcomes = [row["outcome"] for row in history_rows(database_url)[len(branch_of("auth")) :]]
     assert outcomes == ["failed", "success"]
 
 
@@ -72,7 +74,7 @@ def test_a_mixed_revision_resumes_after_the_statements_that_committed(
         project,
         "auth",
         "20240601_001",
-        down_revision="20240101_001",
+        down_revision=head_of("auth"),
         upgrade="""
 CREATE TABLE auth.devices (id bigint PRIMARY KEY, user_id uuid NOT NULL);
 CREATE INDEX CONCURRENTLY idx_devices_user ON auth.devices (user_id);
@@ -80,7 +82,7 @@ ALTER TABLE auth.devices ADD COLUMN label text NOT NULL;
 SELECT 1 / (SELECT count(*) FROM auth.devices);
 """,
     )
-    run_migrate("up", "--version", "20240101_001", project=project, url=database_url)
+    run_migrate("up", "--version", head_of("auth"), project=project, url=database_url)
 
     failed = run_migrate("up", "--service", "auth", project=project, url=database_url)
     # The operator fixes the failing statement; what committed stays done.
@@ -117,13 +119,13 @@ def test_sigkill_during_a_long_migration_leaves_a_state_up_completes(
         project,
         "auth",
         "20240601_001",
-        down_revision="20240101_001",
+        down_revision=head_of("auth"),
         upgrade="""
 CREATE TABLE auth.audit_log (id bigint PRIMARY KEY);
 SELECT pg_sleep(60);
 """,
     )
-    run_migrate("up", "--version", "20240101_001", project=project, url=database_url)
+    run_migrate("up", "--version", head_of("auth"), project=project, url=database_url)
     process = subprocess.Popen(
         migrate_process("up", "--service", "auth", project=project, url=database_url),
         stdout=subprocess.DEVNULL,
@@ -142,7 +144,7 @@ SELECT pg_sleep(60);
     assert time.monotonic() - started < 30
     assert "20240601_001" in applied_versions(database_url)
     assert [row["revision"] for row in history_rows(database_url)] == [
-        "20240101_001",
+        *branch_of("auth"),
         "20240601_001",
     ]
 
