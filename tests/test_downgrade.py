@@ -15,6 +15,7 @@ AUTH, USER, CRM, INOSEC_CORE, INOSEC_EDGE = (
     "20240101_008",
     "20240101_009",
 )
+ERP_WAREHOUSES, ERP_ORDERS, ERP_INVOICES = "20240413_001", "20240413_002", "20240413_003"
 
 
 def test_every_revision_rolls_back_to_the_schema_before_it(database_url: URL) -> None:
@@ -53,9 +54,15 @@ def test_down_cascade_rolls_back_the_dependents_first(database_url: URL) -> None
 
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("rolled back")]
-    assert [line.split()[2] for line in lines] == [CRM, USER, AUTH]
+    rolled_back = [line.split()[2] for line in lines]
+    # erp's orders and invoices belong to auth users; its products and warehouses need no auth.
+    assert sorted(rolled_back) == sorted([CRM, USER, AUTH, ERP_ORDERS, ERP_INVOICES])
+    for dependent, needed in [(CRM, USER), (USER, AUTH), (ERP_INVOICES, ERP_ORDERS)]:
+        assert rolled_back.index(dependent) < rolled_back.index(needed)
+    assert rolled_back[-1] == AUTH
     assert not {"auth", "user", "crm"} & set(_schemas(database_url))
     assert "erp" in _schemas(database_url)
+    assert applied_versions(database_url) == {ERP_WAREHOUSES}
 
 
 def test_down_without_version_rolls_back_only_the_last_applied_migration(database_url: URL) -> None:

@@ -8,8 +8,18 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
-from conftest import applied_versions, connection_to, history_rows, run_migrate, url_text
+from conftest import (
+    PROJECT_ROOT,
+    applied_versions,
+    connection_to,
+    history_rows,
+    platform_graph,
+    run_migrate,
+    url_text,
+)
 from sqlalchemy.engine import URL
+
+from migrator import services
 
 ERP_FILE = Path("services/erp/versions/20240101_004_erp_create_products.py")
 
@@ -36,7 +46,7 @@ def test_whitespace_and_comments_do_not_change_the_checksum(
 def test_an_edited_applied_revision_blocks_up_until_repaired(
     project: Path, database_url: URL
 ) -> None:
-    run_migrate("up", "--service", "erp", project=project, url=database_url)
+    run_migrate("up", "--version", "20240101_004", project=project, url=database_url)
     _edit(project, "varchar(200)", "varchar(300)")
 
     validated = run_migrate("validate", project=project, url=database_url)
@@ -95,9 +105,10 @@ def test_an_applied_revision_whose_file_is_gone_is_reported_missing(
     with connection_to(database_url) as connection:  # as a hand-made rollback would leave it
         connection.exec_driver_sql("DELETE FROM migrator.alembic_version")
         connection.commit()
-    (project / ERP_FILE).unlink()
+    erp_head = platform_graph().branch(services.resolve("erp"))[-1]  # no revision needs it
+    (project / erp_head.path.relative_to(PROJECT_ROOT)).unlink()
 
     validated = run_migrate("validate", "--json", project=project, url=database_url)
 
     assert validated.exit_code == 1
-    assert '"kind": "missing"' in validated.output and "20240101_004" in validated.output
+    assert '"kind": "missing"' in validated.output and erp_head.id in validated.output
