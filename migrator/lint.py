@@ -204,9 +204,10 @@ def lint(
         file_bodies = _bodies(known.path, revision)
         bodies += file_bodies.values()
         findings += _house_findings(graph, revision, file_bodies, creators, file_problems)
+    upgrades = {body.revision: body for body in bodies if body.name == "UPGRADE"}
     for name, excluded in (("UPGRADE", ()), ("DOWNGRADE", SQUAWK_EXCLUDED_IN_DOWNGRADES)):
         chosen = [body for body in bodies if body.name == name]
-        findings += _squawk(chosen, pg_version, SQUAWK_EXCLUDED + excluded)
+        findings += _squawk(chosen, pg_version, SQUAWK_EXCLUDED + excluded, upgrades)
     accepted_by_file = {
         graph.revisions[rev].path: _accepted(graph.revisions[rev].path) for rev in revisions
     }
@@ -368,21 +369,54 @@ def _created(node: ast.Node) -> list[tuple[str, str]]:
     return []
 
 
-def _indexes_a_new_table(body: Body, line: int) -> bool:
-    """Whether the statement at `line` indexes a table created earlier in the same body: it is
-    empty and nobody else sees it until the revision commits, so CONCURRENTLY buys nothing."""
-    created: set[tuple[str | None, str]] = set()
-    statement_at_line = None
+def _statement_at(body: Body, line: int) -> ast.Node | None:
+    """The statement of `body` that spans its 1-based `line`."""
+    found = None
     for raw, start in _parsed(body):
         if start > line:
             break
-        statement_at_line = raw.stmt
-        if isinstance(raw.stmt, ast.CreateStmt):
-            created.add((raw.stmt.relation.schemaname, raw.stmt.relation.relname))
-    if not isinstance(statement_at_line, ast.IndexStmt):
-        return False
-    relation = statement_at_line.relation
-    return (relation.schemaname, relation.relname) in created
+        found = raw.stmt
+    return found
+
+
+def _indexes_of_new_tables(body: Body) -> set[tuple[str | None, str]]:
+    """Indexes the body builds on tables it creates itself: empty, and unseen by anyone else
+    until the revision commits."""
+    tables: set[tuple[str | None, str]] = set()
+    indexes: set[tuple[str | None, str]] = set()
+    for raw, _ in _parsed(body):
+        node = raw.stmt
+        if isinstance(node, ast.CreateStmt):
+            tables.add((node.relation.schemaname, node.relation.relname))
+        elif isinstance(node, ast.IndexStmt) and node.idxname:
+            table = (node.relation.schemaname, node.relation.relname)
+            if table in tables:
+                indexes.add((node.relation.schemaname, node.idxname))
+    return indexes
+
+
+def _dropped_indexes(node: ast.Node | None) -> set[tuple[str | None, str]]:
+    if not isinstance(node, ast.DropStmt) or getattr(node.removeType, "name", "") != "OBJECT_INDEX":
+        return set()
+    names = set()
+    for parts in node.objects or ():
+        words = [part.sval for part in parts if isinstance(part, ast.String)]
+        names.add((words[0], words[1]) if len(words) == 2 else (None, words[-1]))
+    return names
+
+
+def _needs_no_concurrently(rule: str, body: Body, line: int, upgrade: Body | None) -> bool:
+    """squawk asks for CONCURRENTLY on indexes of tables that only this revision touches: built
+    in the same body as their table, or dropped by the rollback of the revision that built both
+    (the table goes with them)."""
+    statement = _statement_at(body, line)
+    if rule == "require-concurrent-index-creation" and isinstance(statement, ast.IndexStmt):
+        relation = statement.relation
+        return (relation.schemaname, statement.idxname) in _indexes_of_new_tables(body)
+    if rule == "require-concurrent-index-deletion" and upgrade is not None:
+        dropped = _dropped_indexes(statement)
+        return bool(dropped) and dropped <= _indexes_of_new_tables(upgrade)
+    return False
 
 
 def _creators(graph: RevisionGraph) -> dict[tuple[str, str], str]:
@@ -402,7 +436,9 @@ def _creators(graph: RevisionGraph) -> dict[tuple[str, str], str]:
     return creators
 
 
-def _squawk(bodies: list[Body], pg_version: str, excluded: tuple[str, ...]) -> list[Finding]:
+def _squawk(
+    bodies: list[Body], pg_version: str, excluded: tuple[str, ...], upgrades: dict[str, Body]
+) -> list[Finding]:
     if not bodies:
         return []
     squawk = Path(sys.executable).parent / "squawk"
@@ -434,9 +470,8 @@ def _squawk(bodies: list[Body], pg_version: str, excluded: tuple[str, ...]) -> l
     findings = []
     for item in reported:
         body = files[item["file"]]
-        if item["rule_name"] == "require-concurrent-index-creation" and _indexes_a_new_table(
-            body, int(item["line"]) + 1
-        ):
+        upgrade = upgrades.get(body.revision)
+        if _needs_no_concurrently(item["rule_name"], body, int(item["line"]) + 1, upgrade):
             continue
         findings.append(
             Finding(

@@ -19,6 +19,7 @@ revision = "20240414_001"
 down_revision = "20240101_005"
 branch_labels = ()
 depends_on = ("20240101_001",)
+lint_accept = {"prefer-bigint-over-smallint": "priority is 0 to 9 by its CHECK constraint"}
 
 UPGRADE = """
 CREATE TABLE IF NOT EXISTS email.queue (

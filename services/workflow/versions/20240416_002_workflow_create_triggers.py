@@ -56,14 +56,18 @@ CREATE INDEX IF NOT EXISTS idx_triggers_enabled_next_run_at
     ON workflow.triggers (next_run_at) WHERE is_enabled AND kind = 'schedule';
 
 ALTER TABLE workflow.executions ADD COLUMN IF NOT EXISTS trigger_id uuid;
+-- executions is a busy table by now: the foreign key is added NOT VALID (no scan under the
+-- lock) and validated apart, and its index is built without blocking writes.
 ALTER TABLE workflow.executions
     ADD CONSTRAINT executions_trigger_id_fkey FOREIGN KEY (trigger_id)
-    REFERENCES workflow.triggers (id) ON DELETE SET NULL;
-CREATE INDEX IF NOT EXISTS idx_executions_trigger_id ON workflow.executions (trigger_id);
+    REFERENCES workflow.triggers (id) ON DELETE SET NULL NOT VALID;
+ALTER TABLE workflow.executions VALIDATE CONSTRAINT executions_trigger_id_fkey;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_executions_trigger_id
+    ON workflow.executions (trigger_id);
 """
 
 DOWNGRADE = """
-DROP INDEX IF EXISTS workflow.idx_executions_trigger_id;
+DROP INDEX CONCURRENTLY IF EXISTS workflow.idx_executions_trigger_id;
 ALTER TABLE workflow.executions DROP CONSTRAINT IF EXISTS executions_trigger_id_fkey;
 ALTER TABLE workflow.executions DROP COLUMN IF EXISTS trigger_id;
 DROP INDEX IF EXISTS workflow.idx_triggers_enabled_next_run_at;
