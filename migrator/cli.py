@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.engine import URL
 
 from migrator import (
     backup,
@@ -534,6 +535,22 @@ def drift_command(
     out.print("no drift: the database is what its migrations build")
 
 
+def _pending_plan(
+    project: Path | None,
+    database_url: str | None,
+    environment: str | None,
+    service: str | None,
+    version: str | None,
+    phase: str | None,
+) -> tuple[config.Settings, RevisionGraph, URL, planning.Plan]:
+    """What `up` with these options would apply, and where: for plan and verify."""
+    settings, graph = _load(project, database_url, environment=environment)
+    _check_phase(phase)
+    url = config.resolve_database_url(settings)
+    targets = commands.upgrade_targets(graph, service, version)
+    return settings, graph, url, commands.current_plan(settings, url, graph, targets, phase)
+
+
 @app.command("plan")
 @reports_errors
 def plan_command(
@@ -547,11 +564,9 @@ def plan_command(
 ) -> None:
     """Print exactly what `up` would run (each revision's SQL, and where each statement runs)
     and the plan's hash, which `up --approve HASH` requires in production."""
-    settings, graph = _load(project, database_url, environment=environment)
-    _check_phase(phase)
-    url = config.resolve_database_url(settings)
-    targets = commands.upgrade_targets(graph, service, version)
-    plan = commands.current_plan(settings, url, graph, targets, phase)
+    settings, graph, _, plan = _pending_plan(
+        project, database_url, environment, service, version, phase
+    )
     if json_output:
         document = {"hash": plan.hash, "revisions": list(plan.revisions)}
         out.print_json(json.dumps(document))
@@ -573,11 +588,9 @@ def verify_command(
 ) -> None:
     """Apply the pending plan, roll it back and apply it again on a scratch copy of the
     database, and report every object the rollback or the second apply gets wrong."""
-    settings, graph = _load(project, database_url, environment=environment)
-    _check_phase(phase)
-    url = config.resolve_database_url(settings)
-    targets = commands.upgrade_targets(graph, service, version)
-    plan = commands.current_plan(settings, url, graph, targets, phase)
+    settings, graph, url, plan = _pending_plan(
+        project, database_url, environment, service, version, phase
+    )
     if not plan:
         out.print("nothing pending: nothing to verify")
         return
