@@ -80,6 +80,8 @@ class WritingRun:
             lock_timeout_ms=settings.engine.lock_timeout_ms,
             statement_timeout_ms=settings.engine.statement_timeout_ms,
             events=events,
+            lock_retries=settings.engine.lock_retries,
+            retry_backoff_ms=settings.engine.retry_backoff_ms,
         )
         self.tries: Counter[str | None] = Counter()
         self.step_started = datetime.now(UTC)

@@ -93,6 +93,31 @@ class InvalidIndexDropped:
 
 
 @dataclass(frozen=True)
+class BatchProgress:
+    """A backfill slice committed, with its checkpoint."""
+
+    revision: str
+    table: str
+    rows_done: int
+    rows_total: int
+    rows_per_second: int
+    last_key: str
+    batch_size: int
+
+    @property
+    def eta_seconds(self) -> int | None:
+        left = self.rows_total - self.rows_done
+        return round(left / self.rows_per_second) if self.rows_per_second else None
+
+    def describe(self) -> str:
+        eta = f", about {self.eta_seconds}s left" if self.eta_seconds is not None else ""
+        return (
+            f"{self.revision} backfill of {self.table}: {self.rows_done} of {self.rows_total} "
+            f"rows, {self.rows_per_second} rows/s{eta} (checkpoint {self.last_key})"
+        )
+
+
+@dataclass(frozen=True)
 class HistoryNotRecorded:
     """A failure could not be written to the history (the connection itself was lost)."""
 
@@ -109,6 +134,7 @@ Event = (
     | LockBusy
     | StatementSkipped
     | InvalidIndexDropped
+    | BatchProgress
     | HistoryNotRecorded
 )
 EventSink = Callable[[Event], None]

@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -69,11 +70,17 @@ class Executor:
     lock_timeout_ms: int
     statement_timeout_ms: int
     events: EventSink
+    lock_retries: int = 5
+    retry_backoff_ms: int = 500
     _done: dict[str, set[str]] = field(default_factory=dict)
     _seen: dict[str, Counter[str]] = field(default_factory=dict)
     _uncommitted: list[tuple[str, str]] = field(default_factory=list)
     _marked: set[str] = field(default_factory=set)
     _timeouts_in_force: tuple[int, int] | None = None
+
+    @property
+    def schema_identifier(self) -> str:
+        return '"' + self.schema.replace('"', '""') + '"'
 
     def load_progress(self, connection: Connection) -> None:
         """Read the markers earlier tries left; call at the start of a run and of each retry."""
@@ -104,7 +111,7 @@ class Executor:
     ) -> None:
         done = self._done.get(source.revision, set())
         seen = self._seen.setdefault(source.revision, Counter())
-        self._apply_timeouts(context.connection, source)
+        self.apply_timeouts(context.connection, source)
         keyed = [(_statement_key(statement, seen), statement) for statement in statements]
         for transactional, group in itertools.groupby(keyed, key=lambda k: k[1].transactional):
             if transactional:
@@ -114,15 +121,22 @@ class Executor:
                     _execute(context.connection, source, statement)
                     self._uncommitted.append((source.revision, key))
                 continue
-            self._mark(context.connection, self._uncommitted)  # Alembic commits them next
-            self._uncommitted.clear()
-            with context.autocommit_block():
+            with self.outside_transaction(context):
                 for key, statement in group:
                     if self._skip(source, done, key, statement):
                         continue
                     self._drop_invalid_index(context.connection, source, statement)
                     _execute(context.connection, source, statement)
                     self._mark(context.connection, [(source.revision, key)])
+
+    @contextmanager
+    def outside_transaction(self, context: MigrationContext) -> Iterator[None]:
+        """Alembic's autocommit block, after marking the statements its commit makes
+        permanent, so that a later try of the revision skips them."""
+        self._mark(context.connection, self._uncommitted)
+        self._uncommitted.clear()
+        with context.autocommit_block():
+            yield
 
     def _skip(
         self, source: RevisionSource, done: set[str], marker: str, statement: sql.Statement
@@ -132,7 +146,8 @@ class Executor:
         self.events(StatementSkipped(source.revision, statement.line, statement.first_line))
         return True
 
-    def _apply_timeouts(self, connection: Connection, source: RevisionSource) -> None:
+    def apply_timeouts(self, connection: Connection, source: RevisionSource) -> None:
+        """The revision's own lock_timeout and statement_timeout, or the run's."""
         wanted = (
             source.lock_timeout_ms if source.lock_timeout_ms is not None else self.lock_timeout_ms,
             source.statement_timeout_ms

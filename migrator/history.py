@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 
 HISTORY_TABLE = "migration_history"
 PROGRESS_TABLE = "statement_progress"
+CHECKPOINT_TABLE = "batch_checkpoints"
 
 DIRECTIONS = ("upgrade", "downgrade", "stamp", "repair")
 OUTCOMES = ("success", "failed", "rolled_back")
@@ -62,6 +63,15 @@ def _ddl(schema: str) -> list[str]:
             statement_key text        NOT NULL,
             finished_at   timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (revision, statement_key)
+        )""",
+        # Where each backfill of a revision stopped: the last primary key it committed.
+        f"""CREATE TABLE IF NOT EXISTS "{schema}".{CHECKPOINT_TABLE} (
+            revision   text        NOT NULL,
+            name       text        NOT NULL,
+            last_key   jsonb       NOT NULL,
+            rows_done  bigint      NOT NULL DEFAULT 0,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (revision, name)
         )""",
     ]
 
