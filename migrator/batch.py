@@ -81,10 +81,13 @@ def backfill(
     source = RevisionSource.of(caller)
     context = op.get_context()
     if context.as_sql:
-        raise BackfillFailed(
-            f"revision {source.revision} backfills {table} in batches, which cannot be "
-            "rendered as SQL; run it with `migrate up`"
+        # Offline SQL is applied by hand, in one go: the same change as one statement.
+        context.impl.static_output(
+            f"-- {source.revision}: `migrate up` runs this backfill in slices of {batch_size} "
+            "keys with checkpoints; offline, it is one statement\n"
+            f"UPDATE {table} SET {set} WHERE {where}{context.impl.command_terminator}"
         )
+        return 0
     executor: Executor = context.config.attributes[EXECUTOR_ATTRIBUTE]
     job = name or table
     connection = context.connection

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,17 @@ def _wrapped(body: str) -> str:
     return "\n\n".join(parts)
 
 
+def _python_warning(function: Callable[[], None], path: Path) -> str:
+    """A warning when the revision does more than run its SQL body (a batched backfill):
+    plain SQL cannot carry that part."""
+    if set(function.__code__.co_names) <= {"run_sql", "UPGRADE", "DOWNGRADE"}:
+        return ""
+    return (
+        f"-- WARNING: {path.name} also runs Python code (for example a batched backfill) that\n"
+        "-- this file does not contain; apply that revision with `migrate up` instead.\n"
+    )
+
+
 def export_sql(graph: RevisionGraph, target: Path) -> list[Path]:
     """Write every revision as plain SQL into `target`; returns the schema files in order."""
     written = []
@@ -51,11 +63,17 @@ def export_sql(graph: RevisionGraph, target: Path) -> list[Path]:
         module = graph.module(revision)
         header = guards.parse_header(module.__doc__ or "")
         name = known.path.with_suffix(".sql").name
-        for folder, body in (("schema", module.UPGRADE), ("rollback", module.DOWNGRADE)):
+        for folder, body, function in (
+            ("schema", module.UPGRADE, module.upgrade),
+            ("rollback", module.DOWNGRADE, module.downgrade),
+        ):
             path = target / known.service.name / folder / name
             path.parent.mkdir(parents=True, exist_ok=True)
             down = known.down_revisions[0] if known.down_revisions else None
-            path.write_text(f"{_header(header, revision, down)}\n\n{_wrapped(body)}\n")
+            path.write_text(
+                f"{_header(header, revision, down)}\n{_python_warning(function, known.path)}\n"
+                f"{_wrapped(body)}\n"
+            )
         written.append(target / known.service.name / "schema" / name)
     (target / ORDER_FILE).write_text("".join(f"{path.relative_to(target)}\n" for path in written))
     return written

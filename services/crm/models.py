@@ -60,6 +60,7 @@ customers = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("legal_name", String(200), nullable=False),
+    Column("email_normalized", String(255)),
     PrimaryKeyConstraint("id", name="customers_pkey"),
     CheckConstraint(
         "status IN ('lead', 'prospect', 'customer', 'churned')", name="customers_status_valid"
