@@ -32,6 +32,7 @@ from migrator import (
     history,
     lint,
     locking,
+    metrics,
     mirror,
     plainsql,
     planning,
@@ -549,6 +550,29 @@ def _pending_plan(
     url = config.resolve_database_url(settings)
     targets = commands.upgrade_targets(graph, service, version)
     return settings, graph, url, commands.current_plan(settings, url, graph, targets, phase)
+
+
+@app.command("metrics")
+@reports_errors
+def metrics_command(
+    textfile: Annotated[
+        Path | None,
+        typer.Option(help="Write them atomically here (a node exporter's textfile collector)."),
+    ] = None,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Per service, in the Prometheus text format: revisions applied and pending, the last
+    run's duration and outcome, and histograms of revision durations from the history."""
+    settings, graph = _load(project, database_url)
+    url = config.resolve_database_url(settings)
+    with connect(url) as connection:
+        registry = metrics.registry_for(connection, settings, graph)
+    if textfile is not None:
+        metrics.write_textfile(registry, textfile)
+        out.print(f"metrics written to {textfile}")
+        return
+    sys.stdout.write(metrics.exposition(registry))
 
 
 @app.command("plan")
