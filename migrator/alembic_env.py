@@ -33,6 +33,7 @@ CONNECTION = "connection"
 STARTING_HEADS = "starting_heads"
 EVENTS = "events"
 NOTE = "note"
+RUN_ID = "run_id"
 SAY = "say"
 
 
@@ -122,7 +123,14 @@ def _migrate(connection: Connection, config: Config, settings: Settings) -> None
         prepare_session(connection, settings)
         assert migration_context.script is not None  # online commands always carry one
         graph = RevisionGraph.of_script(migration_context.script, config)
-        run = WritingRun(connection, settings, graph, events, note=config.attributes.get(NOTE))
+        run = WritingRun(
+            connection,
+            settings,
+            graph,
+            events,
+            note=config.attributes.get(NOTE),
+            run_id=config.attributes.get(RUN_ID),
+        )
         run.refuse_unless_valid()
         config.attributes.update(run.attributes())
         context.configure(

@@ -89,6 +89,7 @@ def backfill(
         )
         return 0
     executor: Executor = context.config.attributes[EXECUTOR_ATTRIBUTE]
+    executor.starting(source)
     job = name or table
     connection = context.connection
     executor.apply_timeouts(connection, source)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy.engine import URL
 
@@ -32,6 +35,7 @@ from migrator import (
     history,
     lint,
     locking,
+    logs,
     metrics,
     mirror,
     plainsql,
@@ -45,7 +49,17 @@ from migrator import (
 )
 from migrator.database import connect, database_heads
 from migrator.errors import CheckFailed, MigratorError, UsageError
-from migrator.events import Event, HistoryNotRecorded, StepFinished
+from migrator.events import (
+    BatchProgress,
+    Event,
+    EventSink,
+    HistoryNotRecorded,
+    RunFinished,
+    RunStarted,
+    StepFailed,
+    StepFinished,
+    StepStarted,
+)
 from migrator.graph import RevisionGraph
 
 app = typer.Typer(
@@ -179,23 +193,114 @@ def _report_outcome(outcome: commands.Outcome) -> None:
 
 class _Progress:
     """Shows the engine's events as they happen and counts the steps done; `quiet` keeps
-    steps (of a scratch or template database) off the screen."""
+    steps (of a scratch or template database) off the screen. A backfill shows a progress bar
+    on a terminal and a line every few seconds elsewhere."""
+
+    BATCH_LINE_EVERY_SECONDS = 5.0
 
     def __init__(self, quiet: bool = False) -> None:
         self.steps: list[StepFinished] = []
         self.quiet = quiet
+        self._bar: Progress | None = None
+        self._last_batch_line = 0.0
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, StepFinished):
             self.steps.append(event)
-            if self.quiet:
-                return
-            colour = "green" if event.direction == "upgrade" else "yellow"
-            out.print(f"[{colour}]{escape(event.describe())}[/{colour}]", soft_wrap=True)
+            self._close_bar()
+            if not self.quiet:
+                colour = "green" if event.direction == "upgrade" else "yellow"
+                out.print(f"[{colour}]{escape(event.describe())}[/{colour}]")
+        elif isinstance(event, BatchProgress):
+            self._batch(event)
         elif isinstance(event, HistoryNotRecorded):
-            err.print(f"[red]warning:[/red] {escape(event.describe())}", soft_wrap=True)
-        else:
-            err.print(f"[dim]{escape(event.describe())}[/dim]", soft_wrap=True)
+            err.print(f"[red]warning:[/red] {escape(event.describe())}")
+        elif not self.quiet and not isinstance(
+            event, RunStarted | RunFinished | StepStarted | StepFailed
+        ):
+            err.print(f"[dim]{escape(event.describe())}[/dim]")
+
+    def _batch(self, event: BatchProgress) -> None:
+        if err.is_terminal:
+            if self._bar is None:
+                self._bar = Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]} rows/s"),
+                    TimeRemainingColumn(),
+                    console=err,
+                    transient=True,
+                )
+                self._bar.start()
+                self._task = self._bar.add_task(f"{event.revision} {event.table}", total=None)
+            self._bar.update(
+                self._task,
+                completed=event.rows_done,
+                total=event.rows_total,
+                rate=event.rows_per_second,
+            )
+            return
+        now = time.monotonic()
+        finished = event.rows_done >= event.rows_total
+        if finished or now - self._last_batch_line >= self.BATCH_LINE_EVERY_SECONDS:
+            self._last_batch_line = now
+            err.print(escape(event.describe()))
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+@dataclass
+class _Logging:
+    """The global --log-format and --log-file options."""
+
+    log_format: str = "text"
+    log_file: Path | None = None
+
+
+_logging = _Logging()
+
+
+@app.callback()
+def _global_options(
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            envvar="MIGRATE_LOG_FORMAT",
+            help="text or json: one line per event (runs, revisions, retries, lock waits, "
+            "batch checkpoints, errors).",
+        ),
+    ] = "text",
+    log_file: Annotated[
+        Path | None,
+        typer.Option("--log-file", envvar="MIGRATE_LOG_FILE", help="Append the event lines here."),
+    ] = None,
+) -> None:
+    """Migrations of the Inopsio platform: nine services, one PostgreSQL, one safe runner."""
+    if log_format not in logs.FORMATS:
+        raise typer.BadParameter(f"--log-format {log_format!r}: use text or json")
+    _logging.log_format, _logging.log_file = log_format, log_file
+
+
+def _events(
+    settings: config.Settings, graph: RevisionGraph, quiet: bool = False
+) -> tuple[_Progress, EventSink]:
+    """The console's progress, and the log lines the global options ask for."""
+    json_on_stderr = _logging.log_format == "json" and _logging.log_file is None
+    progress = _Progress(quiet=quiet or json_on_stderr)
+    if _logging.log_format == "text" and _logging.log_file is None:
+        return progress, progress
+
+    def service_of(revision: str) -> str | None:
+        known = graph.revisions.get(revision)
+        return known.service.name if known else None
+
+    lines = logs.LogLines(_logging.log_file, _logging.log_format, settings.environment, service_of)
+    return progress, logs.tee(progress, lines)
 
 
 @app.command()
@@ -232,7 +337,7 @@ def up(
         runner.render_sql(settings, url, graph, upgrade_target=target, output=sys.stdout)
         return
     _announce_policy(settings)
-    progress = _Progress()
+    progress, events = _events(settings, graph)
     command_line = " ".join(
         [
             "migrate up",
@@ -247,7 +352,7 @@ def up(
         settings,
         url,
         graph,
-        progress,
+        events,
         targets=targets,
         phase=phase,
         approve=approve,
@@ -347,7 +452,7 @@ def down(
         settings,
         url,
         graph,
-        _Progress(),
+        _events(settings, graph)[1],
         revisions=plan,
         approve=approve,
         command_line=command_line,
@@ -528,7 +633,7 @@ def drift_command(
     read."""
     settings, graph = _load(project, database_url)
     url = config.resolve_database_url(settings)
-    found = drift.drift(settings, url, graph, _Progress(quiet=True), service)
+    found = drift.drift(settings, url, graph, _events(settings, graph, quiet=True)[1], service)
     for line in found:
         out.print(escape(line))
     if found:
@@ -618,7 +723,7 @@ def verify_command(
     if not plan:
         out.print("nothing pending: nothing to verify")
         return
-    result = verify.verify(settings, url, graph, plan, _Progress(quiet=True))
+    result = verify.verify(settings, url, graph, plan, _events(settings, graph, quiet=True)[1])
     if result.differences:
         raise CheckFailed(
             f"plan {plan.hash} does not roll back cleanly ({len(result.differences)} "
@@ -874,7 +979,10 @@ def repair(
     with (
         connect(url) as connection,
         locking.migration_lock(
-            connection, settings.tool_schema, settings.engine.lock_wait_ms, _Progress()
+            connection,
+            settings.tool_schema,
+            settings.engine.lock_wait_ms,
+            _events(settings, graph)[1],
         ),
     ):
         history.ensure_tables(connection, settings.tool_schema)

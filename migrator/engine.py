@@ -25,7 +25,13 @@ from sqlalchemy.exc import DBAPIError
 from migrator import history, locking, urls, validation
 from migrator.config import Settings
 from migrator.errors import MigratorError
-from migrator.events import EventSink, HistoryNotRecorded, RetryScheduled, StepFinished
+from migrator.events import (
+    EventSink,
+    HistoryNotRecorded,
+    RetryScheduled,
+    StepFailed,
+    StepFinished,
+)
 from migrator.executor import EXECUTOR_ATTRIBUTE, Executor, StatementFailed, set_timeouts
 from migrator.graph import RevisionGraph
 from migrator.revision import RevisionSource, checksum
@@ -67,13 +73,14 @@ class WritingRun:
         graph: RevisionGraph,
         events: EventSink,
         note: str | None = None,
+        run_id: uuid.UUID | None = None,
     ) -> None:
         self.connection = connection
         self.note = note
         self.settings = settings
         self.graph = graph
         self.events = events
-        self.run_id = uuid.uuid4()
+        self.run_id = run_id or uuid.uuid4()
         self.who = history.identity(settings.environment)
         self.executor = Executor(
             schema=settings.tool_schema,
@@ -172,6 +179,7 @@ class WritingRun:
             "rolled_back" if retry or interrupted else "failed",
             sqlstate,
             "interrupted" if interrupted else _message_of(error),
+            error.statement.first_line if isinstance(error, StatementFailed) else None,
         )
         if not retry:
             return False
@@ -233,7 +241,12 @@ class WritingRun:
         outcome: str,
         sqlstate: str | None,
         message: str,
+        statement: str | None,
     ) -> None:
+        scrubbed = urls.scrub(message, self.settings.database_url)
+        self.events(
+            StepFailed(revision, self._service(revision), attempt, sqlstate, scrubbed, statement)
+        )
         row = history.Attempt(
             run_id=self.run_id,
             revision=revision,
@@ -245,7 +258,7 @@ class WritingRun:
             attempt=attempt,
             checksum=self._checksum(revision),
             sqlstate=sqlstate,
-            error_message=urls.scrub(message, self.settings.database_url),
+            error_message=scrubbed,
         )
         for connection in (self.connection, None):
             try:

@@ -13,6 +13,57 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class RunStarted:
+    """A writing run begins: a plan of revisions to apply or roll back."""
+
+    run_id: str
+    direction: str
+    revisions: int
+    environment: str
+
+    def describe(self) -> str:
+        verb = "applying" if self.direction == "upgrade" else "rolling back"
+        return f"run {self.run_id}: {verb} {self.revisions} revision(s) in {self.environment}"
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_id: str
+    outcome: str
+    duration_ms: int
+
+    def describe(self) -> str:
+        return f"run {self.run_id} {self.outcome} after {self.duration_ms} ms"
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    """A revision's first statement is about to run."""
+
+    revision: str
+    service: str
+
+    def describe(self) -> str:
+        return f"{self.revision} ({self.service}) started"
+
+
+@dataclass(frozen=True)
+class StepFailed:
+    """A try of a revision failed; its transaction rolled back."""
+
+    revision: str | None
+    service: str | None
+    attempt: int
+    sqlstate: str | None
+    message: str
+    statement: str | None
+
+    def describe(self) -> str:
+        where = f" at `{self.statement}`" if self.statement else ""
+        return f"{self.revision or 'the run'} failed{where}: {self.message}"
+
+
+@dataclass(frozen=True)
 class StepFinished:
     """A revision applied, rolled back or stamped; its transaction has committed."""
 
@@ -129,7 +180,11 @@ class HistoryNotRecorded:
 
 
 Event = (
-    StepFinished
+    RunStarted
+    | RunFinished
+    | StepStarted
+    | StepFailed
+    | StepFinished
     | RetryScheduled
     | LockBusy
     | StatementSkipped
@@ -144,5 +199,5 @@ _log = logging.getLogger("migrator")
 
 def log_event(event: Event) -> None:
     """The sink of plain `alembic`: one log line per event."""
-    level = logging.WARNING if isinstance(event, HistoryNotRecorded) else logging.INFO
+    level = logging.WARNING if isinstance(event, HistoryNotRecorded | StepFailed) else logging.INFO
     _log.log(level, event.describe())

@@ -24,9 +24,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from migrator import sql
+from migrator import services, sql
 from migrator.errors import MigratorError
-from migrator.events import EventSink, InvalidIndexDropped, StatementSkipped
+from migrator.events import EventSink, InvalidIndexDropped, StatementSkipped, StepStarted
 from migrator.history import PROGRESS_TABLE
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ class Executor:
     _seen: dict[str, Counter[str]] = field(default_factory=dict)
     _uncommitted: list[tuple[str, str]] = field(default_factory=list)
     _marked: set[str] = field(default_factory=set)
+    _announced: set[str] = field(default_factory=set)
     _timeouts_in_force: tuple[int, int] | None = None
 
     @property
@@ -86,6 +87,7 @@ class Executor:
         """Read the markers earlier tries left; call at the start of a run and of each retry."""
         self._done.clear()
         self._seen.clear()
+        self._announced.clear()
         self._uncommitted.clear()
         self._marked.clear()
         self._timeouts_in_force = None  # a rollback may have undone them
@@ -109,6 +111,7 @@ class Executor:
     def run(
         self, context: MigrationContext, source: RevisionSource, statements: list[sql.Statement]
     ) -> None:
+        self.starting(source)
         done = self._done.get(source.revision, set())
         seen = self._seen.setdefault(source.revision, Counter())
         self.apply_timeouts(context.connection, source)
@@ -128,6 +131,13 @@ class Executor:
                     self._drop_invalid_index(context.connection, source, statement)
                     _execute(context.connection, source, statement)
                     self._mark(context.connection, [(source.revision, key)])
+
+    def starting(self, source: RevisionSource) -> None:
+        """Announce a revision once per try, when its first statement is about to run."""
+        if source.revision not in self._announced:
+            self._announced.add(source.revision)
+            owner = services.service_of_versions_dir(source.path)
+            self.events(StepStarted(source.revision, owner.name if owner else "?"))
 
     @contextmanager
     def outside_transaction(self, context: MigrationContext) -> Iterator[None]:

@@ -7,6 +7,8 @@ targets and hands env.py its connection, settings and the sink for the engine's 
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable
 from typing import TextIO
 
@@ -18,7 +20,7 @@ from sqlalchemy.engine import URL
 from migrator import alembic_env, locking
 from migrator.config import Settings, alembic_config
 from migrator.database import connect, database_heads
-from migrator.events import EventSink
+from migrator.events import EventSink, RunFinished, RunStarted
 from migrator.graph import RevisionGraph
 from migrator.planning import Plan
 
@@ -58,14 +60,27 @@ def apply_plan(
             before(connection)
         config = _config_for(settings, connection, events)
         config.attributes[alembic_env.NOTE] = note
-        if plan.direction == "downgrade":
-            for revision in plan.revisions:
-                command.downgrade(config, graph.downgrade_target(revision))
-            return
-        applied = graph.applied(plan.database_heads)
-        targets = list(plan.revisions) if one_by_one else graph.targets_of(plan.revisions, applied)
-        for target in targets:
-            command.upgrade(config, target)
+        run_id = uuid.uuid4()
+        config.attributes[alembic_env.RUN_ID] = run_id
+        events(RunStarted(str(run_id), plan.direction, len(plan.revisions), settings.environment))
+        started, outcome = time.monotonic(), "failed"
+        try:
+            _apply(config, graph, plan, one_by_one)
+            outcome = "succeeded"
+        finally:
+            elapsed = round((time.monotonic() - started) * 1000)
+            events(RunFinished(str(run_id), outcome, elapsed))
+
+
+def _apply(config: Config, graph: RevisionGraph, plan: Plan, one_by_one: bool) -> None:
+    if plan.direction == "downgrade":
+        for revision in plan.revisions:
+            command.downgrade(config, graph.downgrade_target(revision))
+        return
+    applied = graph.applied(plan.database_heads)
+    targets = list(plan.revisions) if one_by_one else graph.targets_of(plan.revisions, applied)
+    for target in targets:
+        command.upgrade(config, target)
 
 
 def render_sql(

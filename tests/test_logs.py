@@ -1,0 +1,122 @@
+"""Structured logs: one JSON object per event, with the fields operators filter on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import PROJECT_ROOT, add_revision, connection_to, head_of, url_text
+from sqlalchemy.engine import URL
+from typer.testing import CliRunner
+
+from migrator.cli import app
+from migrator.locking import migration_lock
+
+COMMON = {"timestamp", "event", "run_id", "environment", "message"}
+
+
+def _migrate_logged(log: Path, *args: str, url: URL, project: Path = PROJECT_ROOT) -> int:
+    result = CliRunner().invoke(
+        app,
+        [
+            "--log-format",
+            "json",
+            "--log-file",
+            str(log),
+            *args,
+            "--project",
+            str(project),
+            "--database-url",
+            url_text(url),
+        ],
+        catch_exceptions=False,
+    )
+    return result.exit_code
+
+
+def _events(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_a_run_logs_its_start_each_revision_and_its_end(tmp_path: Path, database_url: URL) -> None:
+    log = tmp_path / "migrate.jsonl"
+
+    assert _migrate_logged(log, "up", "--service", "erp", url=database_url) == 0
+
+    events = _events(log)
+    names = [event["event"] for event in events]
+    assert names[0] == "run_started" and names[-1] == "run_finished"
+    assert all(event.keys() >= COMMON for event in events)
+    assert len({event["run_id"] for event in events}) == 1
+    assert {event["environment"] for event in events} == {"development"}
+    finished = [event for event in events if event["event"] == "step_finished"]
+    assert [event["revision"] for event in finished][-1] == head_of("erp")
+    assert all(
+        event["service"] in ("auth", "erp") and event["duration_ms"] >= 0 for event in finished
+    )
+    assert names.count("step_started") == len(finished)
+    assert events[-1]["outcome"] == "succeeded"
+
+
+def test_a_failure_logs_sqlstate_message_and_statement_without_the_password(
+    project: Path, tmp_path: Path, database_url: URL
+) -> None:
+    add_revision(
+        project,
+        "erp",
+        "20240601_001",
+        down_revision=head_of("erp"),
+        upgrade="\nSELECT 1 / 0;\n",
+    )
+    log = tmp_path / "migrate.jsonl"
+    with_password = database_url.set(password="s3cret-pw")
+
+    code = _migrate_logged(log, "up", "--service", "erp", url=with_password, project=project)
+
+    assert code == 1
+    text = log.read_text()
+    assert "s3cret-pw" not in text
+    [failed] = [event for event in _events(log) if event["event"] == "step_failed"]
+    assert failed["sqlstate"] == "22012" and failed["revision"] == "20240601_001"
+    assert failed["statement"] == "SELECT 1 / 0" and "division by zero" in failed["message"]
+    assert failed["service"] == "erp"
+    assert _events(log)[-1]["outcome"] == "failed"
+
+
+def test_lock_waits_and_batch_checkpoints_are_logged(
+    project: Path, tmp_path: Path, database_url: URL
+) -> None:
+    log = tmp_path / "migrate.jsonl"
+    add_revision(
+        project,
+        "erp",
+        "20240601_001",
+        down_revision=head_of("erp"),
+        upgrade="CREATE TABLE IF NOT EXISTS erp.tags (id bigint PRIMARY KEY, n int DEFAULT 0);"
+        "INSERT INTO erp.tags (id) SELECT generate_series(1, 250);",
+    )
+    path = project / "services/erp/versions/20240601_002_erp_count_tags.py"
+    path.write_text(
+        '"""Count tags\n\nMigration: count tags\nService: erp-service\nAuthor: Tests '
+        '<tests@inopsio.example>\nDate: 2024-06-01\nDependencies: []\n"""\n\n'
+        "from migrator.batch import backfill\n\n"
+        'revision = "20240601_002"\ndown_revision = "20240601_001"\nbranch_labels = ()\n'
+        'depends_on = None\nUPGRADE = ""\nDOWNGRADE = ""\n\n\n'
+        "def upgrade() -> None:\n"
+        '    backfill("erp.tags", set="n = n + 1", batch_size=100)\n\n\n'
+        "def downgrade() -> None:\n    pass\n"
+    )
+    with (
+        connection_to(database_url) as holder,
+        migration_lock(holder, "migrator", 1000, lambda event: None),
+    ):
+        waited = _migrate_logged(log, "up", "--lock-wait", "1s", url=database_url, project=project)
+    applied = _migrate_logged(log, "up", "--service", "erp", url=database_url, project=project)
+
+    events = _events(log)
+    assert waited == 1 and applied == 0
+    busy = [event for event in events if event["event"] == "lock_busy"]
+    assert busy and "pid" in busy[0]["holder"]
+    batches = [event for event in events if event["event"] == "batch_progress"]
+    assert [event["rows_done"] for event in batches] == [100, 200, 250]
+    assert batches[-1]["last_key"] == "[250]" and batches[-1]["service"] == "erp"
