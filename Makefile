@@ -37,6 +37,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_history.py
 	$(BIN)/python bench/bench_reset.py
+	$(BIN)/python bench/bench_backfill.py
 
 clean-venv:
 	rm -rf $(VENV)
