@@ -78,7 +78,12 @@ def _apply(config: Config, graph: RevisionGraph, plan: Plan, one_by_one: bool) -
             command.downgrade(config, graph.downgrade_target(revision))
         return
     applied = graph.applied(plan.database_heads)
-    targets = list(plan.revisions) if one_by_one else graph.targets_of(plan.revisions, applied)
+    if one_by_one:
+        targets = list(plan.revisions)
+    elif set(plan.revisions) == set(graph.revisions) - applied:
+        targets = ["heads"]  # everything pending: one Alembic run, as `alembic upgrade heads`
+    else:
+        targets = graph.targets_of(plan.revisions, applied)
     for target in targets:
         command.upgrade(config, target)
 

@@ -77,9 +77,9 @@ def test_a_changed_revision_makes_dev_reset_replay_again(project: Path, database
         project,
         "erp",
         "20240601_001",
-        down_revision="20240101_004",
-        upgrade="CREATE TABLE IF NOT EXISTS erp.warehouses (id bigint PRIMARY KEY);",
-        downgrade="DROP TABLE IF EXISTS erp.warehouses;",
+        down_revision=head_of("erp"),
+        upgrade="CREATE TABLE IF NOT EXISTS erp.bins (id bigint PRIMARY KEY);",
+        downgrade="DROP TABLE IF EXISTS erp.bins;",
     )
 
     again = run_migrate("dev", "reset", project=project, url=database_url)
