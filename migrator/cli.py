@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -875,9 +876,10 @@ def status(
             )
         out.print_json(json.dumps(document))
         return
-    table = Table()
+    # Compact enough for 80 columns (CI logs); --json has the full timestamps and actions.
+    table = Table(box=box.SIMPLE_HEAD)
     for column in ("service", "current", "head", "pending", "last change", "by"):
-        table.add_column(column, justify="right" if column == "pending" else "left")
+        table.add_column(column, justify="right" if column == "pending" else "left", no_wrap=True)
     for row in rows:
         pending = str(len(row.pending)) if row.pending else "[green]0[/green]"
         last = latest.get(row.service.name)
@@ -886,7 +888,7 @@ def status(
             row.current or "-",
             row.head or "-",
             pending,
-            f"{last.finished_at:%Y-%m-%d %H:%M} {last.direction}" if last else "-",
+            f"{last.finished_at:%m-%d %H:%M}" if last else "-",
             f"{last.os_user}@{last.host}" if last else "-",
         )
     out.print(table)
