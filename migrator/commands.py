@@ -91,14 +91,22 @@ def _guard(
     outcome: Outcome,
 ) -> Callable[[Connection], None]:
     """What must happen once the migration lock is held: the plan must still be the one
-    approved (nobody moved the database meanwhile), then the backup the policy wants."""
+    approved, and a rollback plan still the one computed (nobody moved the database while this
+    run waited for the lock); then the backup the policy wants. An upgrade without approval
+    needs no such check: Alembic plans it again from the version table under the lock."""
 
     def before(connection: Connection) -> None:
-        heads = database_heads(connection, settings)
-        if rules.approval and tuple(sorted(heads)) != plan.database_heads:
+        heads = tuple(sorted(database_heads(connection, settings)))
+        moved = heads != plan.database_heads
+        if moved and rules.approval:
             raise policy.ApprovalRequired(
                 f"the database moved after plan {plan.hash} was approved (its heads are now "
-                f"{', '.join(sorted(heads)) or 'none'}); review `migrate plan` again"
+                f"{', '.join(heads) or 'none'}); review `migrate plan` again"
+            )
+        if moved and plan.direction == "downgrade":
+            raise MigratorError(
+                "another run changed the database while this one waited for the migration "
+                "lock; nothing was rolled back. Check `migrate status` and run `down` again"
             )
         outcome.backup = policy.backup_before(rules, settings, url, plan)
 

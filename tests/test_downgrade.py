@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from conftest import PROJECT_ROOT, applied_versions, run_migrate, schema_of
+import threading
+import time
+
+from conftest import (
+    PROJECT_ROOT,
+    applied_versions,
+    connection_to,
+    head_of,
+    run_migrate,
+    schema_of,
+    url_text,
+)
 from sqlalchemy.engine import URL
 
+from migrator import commands
 from migrator.config import alembic_config, load_settings
+from migrator.errors import MigratorError
 from migrator.graph import RevisionGraph
+from migrator.locking import migration_lock
 
 AUTH, USER, CRM = "20240101_001", "20240101_002", "20240101_003"
 ERP_WAREHOUSES, ERP_ORDERS, ERP_INVOICES = "20240413_001", "20240413_002", "20240413_003"
@@ -90,3 +104,31 @@ def test_down_on_an_empty_database_says_nothing_is_applied(database_url: URL) ->
 
 def _schemas(url: URL) -> list[str]:
     return [row[0] for row in schema_of(url)["schemas"]]
+
+
+def test_down_refuses_when_the_database_moved_while_it_waited_for_the_lock(
+    database_url: URL,
+) -> None:
+    run_migrate("up", "--service", "erp", url=database_url)
+    settings = load_settings(database_url=url_text(database_url))
+    graph = RevisionGraph.load(alembic_config(settings))
+    erp_head = head_of("erp")
+    raised: list[BaseException] = []
+
+    def roll_back_erp() -> None:
+        try:
+            commands.downgrade(settings, database_url, graph, print, revisions=[erp_head])
+        except MigratorError as error:
+            raised.append(error)
+
+    with connection_to(database_url) as other, migration_lock(other, "migrator", 1000, print):
+        waiting = threading.Thread(target=roll_back_erp)
+        waiting.start()  # plans the rollback, then waits for the lock
+        time.sleep(1.0)
+        # What another migrator holding the lock would leave: a new head in the version table.
+        other.exec_driver_sql(f"INSERT INTO migrator.alembic_version VALUES ('{head_of('auth')}')")
+        other.commit()
+    waiting.join(timeout=60)
+
+    assert raised and "changed the database while this one waited" in str(raised[0])
+    assert erp_head in applied_versions(database_url)
