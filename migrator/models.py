@@ -15,13 +15,25 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, MetaData
+from sqlalchemy import Column, Connection, DateTime, MetaData, Uuid, func, text
 
 from migrator import services
 from migrator.errors import MigratorError
 
 # The MetaData the models file being loaded declares its tables on; see load().
 metadata = MetaData()
+
+
+def timestamp(name: str) -> Column:
+    """`<name> timestamptz NOT NULL DEFAULT now()`, as the revisions write created_at and
+    updated_at; one definition so that no models file drifts from the house convention."""
+    return Column(name, DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+def uuid_id() -> Column:
+    """`id uuid DEFAULT gen_random_uuid()`, the key column of most tables (each table still
+    names its own primary key constraint, as its revision does)."""
+    return Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()"))
 
 
 class ModelsError(MigratorError):

@@ -17,29 +17,23 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from migrator.models import metadata
-
-
-def _timestamp(name: str) -> Column:
-    return Column(name, DateTime(timezone=True), nullable=False, server_default=func.now())
-
+from migrator.models import metadata, timestamp, uuid_id
 
 models = Table(
     "models",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column("name", String(100), nullable=False),
     Column("provider", String(50), nullable=False),
     Column("version", String(50), nullable=False),
     Column("status", String(20), nullable=False, server_default=text("'draft'")),
     Column("parameters", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    _timestamp("created_at"),
-    _timestamp("updated_at"),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="models_pkey"),
     UniqueConstraint("name", "version", name="models_name_version_key"),
     CheckConstraint(
@@ -51,7 +45,7 @@ models = Table(
 datasets = Table(
     "datasets",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column("name", String(150), nullable=False),
     Column("version", String(50), nullable=False),
     Column("description", Text),
@@ -66,8 +60,8 @@ datasets = Table(
         Uuid,
         ForeignKey("auth.users.id", name="datasets_owner_id_fkey", ondelete="SET NULL"),
     ),
-    _timestamp("created_at"),
-    _timestamp("updated_at"),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="datasets_pkey"),
     UniqueConstraint("name", "version", name="datasets_name_version_key"),
     CheckConstraint(
@@ -86,7 +80,7 @@ Index("idx_datasets_owner_id", datasets.c.owner_id)
 training_runs = Table(
     "training_runs",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column(
         "model_id",
         Uuid,
@@ -110,8 +104,8 @@ training_runs = Table(
     Column("error_message", Text),
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
-    _timestamp("created_at"),
-    _timestamp("updated_at"),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="training_runs_pkey"),
     CheckConstraint(
         "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')",
@@ -144,7 +138,7 @@ Index(
 evaluations = Table(
     "evaluations",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column(
         "training_run_id",
         Uuid,
@@ -162,8 +156,8 @@ evaluations = Table(
     Column("metric", String(50), nullable=False),
     Column("value", Double, nullable=False),
     Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    _timestamp("evaluated_at"),
-    _timestamp("created_at"),
+    timestamp("evaluated_at"),
+    timestamp("created_at"),
     PrimaryKeyConstraint("id", name="evaluations_pkey"),
     UniqueConstraint(
         "training_run_id", "dataset_id", "metric", name="evaluations_run_dataset_metric_key"
@@ -177,7 +171,7 @@ Index("idx_evaluations_dataset_id_metric", evaluations.c.dataset_id, evaluations
 deployments = Table(
     "deployments",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column(
         "model_id",
         Uuid,
@@ -204,8 +198,8 @@ deployments = Table(
     ),
     Column("deployed_at", DateTime(timezone=True)),
     Column("retired_at", DateTime(timezone=True)),
-    _timestamp("created_at"),
-    _timestamp("updated_at"),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="deployments_pkey"),
     CheckConstraint(
         "environment IN ('development', 'staging', 'production')",
@@ -255,7 +249,7 @@ predictions = Table(
     Column("response", JSONB),
     Column("error_message", Text),
     Column("latency_ms", Integer),
-    _timestamp("created_at"),
+    timestamp("created_at"),
     PrimaryKeyConstraint("id", name="predictions_pkey"),
     CheckConstraint("status IN ('succeeded', 'failed')", name="predictions_status_valid"),
     CheckConstraint(

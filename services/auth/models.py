@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from migrator.models import metadata
+from migrator.models import metadata, timestamp, uuid_id
 
 users = Table(
     "users",
@@ -29,8 +29,8 @@ users = Table(
     Column("email", String(255), nullable=False),
     Column("password_hash", Text, nullable=False),
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     UniqueConstraint("email", name="users_email_key"),
     CheckConstraint(
         "email ~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+[.][A-Za-z]{2,}$'", name="users_email_format"
@@ -43,12 +43,12 @@ Index("idx_users_email_lower", func.lower(users.c.email))
 roles = Table(
     "roles",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column("name", String(64), nullable=False),
     Column("description", Text),
     Column("is_system", Boolean, nullable=False, server_default=text("false")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="roles_pkey"),
     UniqueConstraint("name", name="roles_name_key"),
     CheckConstraint("name ~ '^[a-z][a-z0-9_.-]*$'", name="roles_name_format"),
@@ -65,7 +65,7 @@ role_permissions = Table(
         nullable=False,
     ),
     Column("permission", String(128), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
     PrimaryKeyConstraint("role_id", "permission", name="role_permissions_pkey"),
     CheckConstraint(
         "permission ~ '^[a-z][a-z0-9_.-]*:[a-z*][a-z0-9_*-]*$'",
@@ -95,8 +95,8 @@ user_roles = Table(
         ForeignKey("auth.users.id", name="user_roles_granted_by_fkey", ondelete="SET NULL"),
     ),
     Column("expires_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("user_id", "role_id", name="user_roles_pkey"),
     CheckConstraint(
         "expires_at IS NULL OR expires_at > created_at", name="user_roles_expires_after_grant"
@@ -109,7 +109,7 @@ Index("idx_user_roles_role_id", user_roles.c.role_id)
 sessions = Table(
     "sessions",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column(
         "user_id",
         Uuid,
@@ -123,8 +123,8 @@ sessions = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
     Column("revoked_reason", String(32)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="sessions_pkey"),
     UniqueConstraint("refresh_token_hash", name="sessions_refresh_token_hash_key"),
     CheckConstraint("expires_at > created_at", name="sessions_expires_after_creation"),
@@ -143,7 +143,7 @@ Index("idx_sessions_expires_at", sessions.c.expires_at)
 api_keys = Table(
     "api_keys",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column(
         "user_id",
         Uuid,
@@ -157,8 +157,8 @@ api_keys = Table(
     Column("last_used_at", DateTime(timezone=True)),
     Column("expires_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="api_keys_pkey"),
     UniqueConstraint("prefix", name="api_keys_prefix_key"),
     UniqueConstraint("key_hash", name="api_keys_key_hash_key"),
@@ -174,7 +174,7 @@ api_keys = Table(
 password_resets = Table(
     "password_resets",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column(
         "user_id",
         Uuid,
@@ -185,8 +185,8 @@ password_resets = Table(
     Column("requested_ip", postgresql.INET),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="password_resets_pkey"),
     UniqueConstraint("token_hash", name="password_resets_token_hash_key"),
     CheckConstraint("expires_at > created_at", name="password_resets_expires_after_creation"),
@@ -215,7 +215,7 @@ login_audit = Table(
     Column("outcome", String(32), nullable=False),
     Column("ip_address", postgresql.INET),
     Column("user_agent", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
     PrimaryKeyConstraint("id", name="login_audit_pkey"),
     CheckConstraint(
         "outcome IN ('success', 'bad_password', 'unknown_user', 'inactive_user', 'locked_out',"
@@ -244,7 +244,7 @@ email_normalization_originals = Table(
         nullable=False,
     ),
     Column("email", String(255), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
     PrimaryKeyConstraint("user_id", name="email_normalization_originals_pkey"),
     schema="auth",
 )

@@ -29,20 +29,14 @@ from sqlalchemy import (
     text,
 )
 
-from migrator.models import metadata
+from migrator.models import metadata, timestamp, uuid_id
 
 EMAIL_FORMAT = "'^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+[.][A-Za-z]{2,}$'"
-
-# customers.assigned_to refers to "user".profiles. The loader runs user's models before crm's;
-# until the user service has a models file, a stand-in holding the referenced key lets the
-# foreign key resolve. It is never compared: the comparison of crm covers the crm schema only.
-if "user.profiles" not in metadata.tables:
-    Table("profiles", metadata, Column("user_id", Uuid, primary_key=True), schema="user")
 
 customers = Table(
     "customers",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column(
         "owner_id",
         Uuid,
@@ -57,8 +51,8 @@ customers = Table(
     Column("email", String(255)),
     Column("phone", String(40)),
     Column("status", String(20), nullable=False, server_default=text("'lead'")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     Column("legal_name", String(200), nullable=False),
     Column("email_normalized", String(255)),
     PrimaryKeyConstraint("id", name="customers_pkey"),
@@ -74,7 +68,7 @@ Index("idx_customers_email_lower", func.lower(customers.c.email))
 contacts = Table(
     "contacts",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column("customer_id", Uuid, nullable=False),
     Column("owner_id", Uuid, nullable=False),
     Column("first_name", String(100), nullable=False),
@@ -83,8 +77,8 @@ contacts = Table(
     Column("phone", String(40)),
     Column("job_title", String(150)),
     Column("is_primary", Boolean, nullable=False, server_default=text("false")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="contacts_pkey"),
     ForeignKeyConstraint(
         ["customer_id"],
@@ -118,8 +112,8 @@ deal_stages = Table(
     Column("probability", Integer, nullable=False, server_default=text("0")),
     Column("is_won", Boolean, nullable=False, server_default=text("false")),
     Column("is_lost", Boolean, nullable=False, server_default=text("false")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="deal_stages_pkey"),
     UniqueConstraint("name", name="deal_stages_name_key"),
     UniqueConstraint("position", name="deal_stages_position_key"),
@@ -132,7 +126,7 @@ deal_stages = Table(
 deals = Table(
     "deals",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column("customer_id", Uuid, nullable=False),
     Column("contact_id", Uuid),
     Column("stage_id", BigInteger, nullable=False),
@@ -142,8 +136,8 @@ deals = Table(
     Column("currency", CHAR(3), nullable=False, server_default=text("'EUR'")),
     Column("expected_close_date", Date),
     Column("closed_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="deals_pkey"),
     ForeignKeyConstraint(
         ["customer_id"], ["crm.customers.id"], name="deals_customer_id_fkey", ondelete="CASCADE"
@@ -166,7 +160,7 @@ Index("idx_deals_owner_id_stage_id", deals.c.owner_id, deals.c.stage_id)
 activities = Table(
     "activities",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column("customer_id", Uuid, nullable=False),
     Column("contact_id", Uuid),
     Column("deal_id", Uuid),
@@ -176,8 +170,8 @@ activities = Table(
     Column("body", Text),
     Column("due_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="activities_pkey"),
     ForeignKeyConstraint(
         ["customer_id"],

@@ -22,21 +22,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from migrator.models import metadata
+from migrator.models import metadata, timestamp, uuid_id
 
 # 20240101_005: templates (the primary key is unnamed in the SQL: PostgreSQL's name).
 templates = Table(
     "templates",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column("name", String(100), nullable=False),
     Column("locale", String(16), nullable=False, server_default=text("'en-US'")),
     Column("subject", String(255), nullable=False),
     Column("body_html", Text, nullable=False),
     Column("body_text", Text),
     Column("version", Integer, nullable=False, server_default=text("1")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="templates_pkey"),
     UniqueConstraint("name", "locale", "version", name="templates_name_locale_version_key"),
     CheckConstraint("version > 0", name="templates_version_positive"),
@@ -47,7 +47,7 @@ templates = Table(
 queue = Table(
     "queue",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column(
         "template_id",
         Uuid,
@@ -72,8 +72,8 @@ queue = Table(
     Column("last_error", Text),
     Column("provider_message_id", String(255)),
     Column("idempotency_key", String(128)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="queue_pkey"),
     UniqueConstraint("provider_message_id", name="queue_provider_message_id_key"),
     UniqueConstraint("idempotency_key", name="queue_idempotency_key_key"),
@@ -116,7 +116,7 @@ delivery_events = Table(
     Column("provider_event_id", String(255)),
     Column("details", postgresql.JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
     PrimaryKeyConstraint("id", name="delivery_events_pkey"),
     UniqueConstraint("provider_event_id", name="delivery_events_provider_event_id_key"),
     CheckConstraint(
@@ -146,7 +146,7 @@ Index(
 suppressions = Table(
     "suppressions",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column("address", String(255), nullable=False),
     Column("scope", String(64), nullable=False, server_default=text("'all'")),
     Column("reason", String(16), nullable=False),
@@ -164,8 +164,8 @@ suppressions = Table(
     ),
     Column("note", Text),
     Column("expires_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="suppressions_pkey"),
     UniqueConstraint("address", "scope", name="suppressions_address_scope_key"),
     CheckConstraint("address = lower(btrim(address))", name="suppressions_address_normalized"),
@@ -188,7 +188,7 @@ Index("idx_suppressions_source_message_id", suppressions.c.source_message_id)
 attachments = Table(
     "attachments",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column(
         "message_id",
         Uuid,
@@ -202,8 +202,8 @@ attachments = Table(
     Column("sha256", String(64), nullable=False),
     Column("is_inline", Boolean, nullable=False, server_default=text("false")),
     Column("content_id", String(255)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="attachments_pkey"),
     UniqueConstraint("message_id", "filename", name="attachments_message_id_filename_key"),
     CheckConstraint("length(btrim(filename)) > 0", name="attachments_filename_not_blank"),

@@ -18,31 +18,26 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import CIDR, INET, JSONB
 
-from migrator.models import metadata
+from migrator.models import metadata, timestamp, uuid_id
 
 SEVERITIES = "('low', 'medium', 'high', 'critical')"
-
-
-def _timestamp(name: str) -> Column:
-    return Column(name, DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
 security_policies = Table(
     "security_policies",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column("name", String(150), nullable=False),
     Column("description", Text),
     Column("severity", String(10), nullable=False, server_default=text("'medium'")),
     Column("rules", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("is_enabled", Boolean, nullable=False, server_default=text("true")),
-    _timestamp("created_at"),
-    _timestamp("updated_at"),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="security_policies_pkey"),
     UniqueConstraint("name", name="security_policies_name_key"),
     CheckConstraint(f"severity IN {SEVERITIES}", name="security_policies_severity_valid"),
@@ -53,7 +48,7 @@ security_policies = Table(
 policy_rules = Table(
     "policy_rules",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column(
         "policy_id",
         Uuid,
@@ -76,8 +71,8 @@ policy_rules = Table(
     Column("port_to", Integer),
     Column("conditions", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("is_enabled", Boolean, nullable=False, server_default=text("true")),
-    _timestamp("created_at"),
-    _timestamp("updated_at"),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="policy_rules_pkey"),
     UniqueConstraint("policy_id", "position", name="policy_rules_policy_id_position_key"),
     UniqueConstraint("policy_id", "name", name="policy_rules_policy_id_name_key"),
@@ -119,11 +114,11 @@ threat_indicators = Table(
     Column("description", Text),
     Column("context", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
-    _timestamp("first_seen_at"),
-    _timestamp("last_seen_at"),
+    timestamp("first_seen_at"),
+    timestamp("last_seen_at"),
     Column("expires_at", DateTime(timezone=True)),
-    _timestamp("created_at"),
-    _timestamp("updated_at"),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="threat_indicators_pkey"),
     UniqueConstraint("indicator_type", "value", name="threat_indicators_type_value_key"),
     CheckConstraint(
@@ -145,7 +140,7 @@ Index(
 incidents = Table(
     "incidents",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column("title", String(200), nullable=False),
     Column("description", Text),
     Column("severity", String(10), nullable=False, server_default=text("'medium'")),
@@ -164,11 +159,11 @@ incidents = Table(
         Uuid,
         ForeignKey("auth.users.id", name="incidents_assigned_to_fkey", ondelete="SET NULL"),
     ),
-    _timestamp("opened_at"),
+    timestamp("opened_at"),
     Column("resolved_at", DateTime(timezone=True)),
     Column("resolution", Text),
-    _timestamp("created_at"),
-    _timestamp("updated_at"),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="incidents_pkey"),
     CheckConstraint(f"severity IN {SEVERITIES}", name="incidents_severity_valid"),
     CheckConstraint(
@@ -227,15 +222,15 @@ alerts = Table(
     Column("source_ip", INET),
     Column("destination_ip", INET),
     Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    _timestamp("detected_at"),
+    timestamp("detected_at"),
     Column(
         "acknowledged_by",
         Uuid,
         ForeignKey("auth.users.id", name="alerts_acknowledged_by_fkey", ondelete="SET NULL"),
     ),
     Column("acknowledged_at", DateTime(timezone=True)),
-    _timestamp("created_at"),
-    _timestamp("updated_at"),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="alerts_pkey"),
     CheckConstraint(f"severity IN {SEVERITIES}", name="alerts_severity_valid"),
     CheckConstraint(

@@ -16,22 +16,16 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import INET, JSONB
 
-from migrator.models import metadata
-
-
-def _timestamp(name: str) -> Column:
-    return Column(name, DateTime(timezone=True), nullable=False, server_default=func.now())
-
+from migrator.models import metadata, timestamp, uuid_id
 
 edge_devices = Table(
     "edge_devices",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column("hostname", String(253), nullable=False),
     Column("ip_address", INET),
     Column(
@@ -45,7 +39,7 @@ edge_devices = Table(
     ),
     Column("status", String(20), nullable=False, server_default=text("'pending'")),
     Column("last_seen_at", DateTime(timezone=True)),
-    _timestamp("registered_at"),
+    timestamp("registered_at"),
     PrimaryKeyConstraint("id", name="edge_devices_pkey"),
     UniqueConstraint("hostname", name="edge_devices_hostname_key"),
     CheckConstraint(
@@ -58,7 +52,7 @@ Index("idx_edge_devices_policy_id", edge_devices.c.policy_id)
 policy_assignments = Table(
     "policy_assignments",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column(
         "device_id",
         Uuid,
@@ -87,11 +81,11 @@ policy_assignments = Table(
             "auth.users.id", name="policy_assignments_assigned_by_fkey", ondelete="SET NULL"
         ),
     ),
-    _timestamp("assigned_at"),
+    timestamp("assigned_at"),
     Column("applied_at", DateTime(timezone=True)),
     Column("last_error", Text),
-    _timestamp("created_at"),
-    _timestamp("updated_at"),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="policy_assignments_pkey"),
     UniqueConstraint("device_id", "policy_id", name="policy_assignments_device_id_policy_id_key"),
     CheckConstraint(
@@ -124,7 +118,7 @@ heartbeats = Table(
     Column("cpu_percent", Numeric(5, 2)),
     Column("memory_percent", Numeric(5, 2)),
     Column("uptime_seconds", BigInteger),
-    _timestamp("received_at"),
+    timestamp("received_at"),
     PrimaryKeyConstraint("id", name="heartbeats_pkey"),
     CheckConstraint("cpu_percent BETWEEN 0 AND 100", name="heartbeats_cpu_percent_range"),
     CheckConstraint("memory_percent BETWEEN 0 AND 100", name="heartbeats_memory_percent_range"),
@@ -175,7 +169,7 @@ device_reports = Table(
     Column("source_ip", INET),
     Column("payload", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("reported_at", DateTime(timezone=True), nullable=False),
-    _timestamp("received_at"),
+    timestamp("received_at"),
     Column("processed_at", DateTime(timezone=True)),
     PrimaryKeyConstraint("id", name="device_reports_pkey"),
     CheckConstraint(

@@ -18,12 +18,11 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     Uuid,
-    func,
     text,
 )
 from sqlalchemy.dialects import postgresql
 
-from migrator.models import metadata
+from migrator.models import metadata, timestamp, uuid_id
 
 # 20240101_002: profiles and preferences (their keys are unnamed in the SQL: PostgreSQL's names).
 profiles = Table(
@@ -39,8 +38,8 @@ profiles = Table(
     Column("locale", String(16), nullable=False, server_default=text("'en-US'")),
     Column("timezone", String(64), nullable=False, server_default=text("'UTC'")),
     Column("avatar_url", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("user_id", name="profiles_pkey"),
     CheckConstraint("length(btrim(display_name)) > 0", name="profiles_display_name_not_blank"),
     schema="user",
@@ -57,7 +56,7 @@ preferences = Table(
     ),
     Column("key", String(100), nullable=False),
     Column("value", postgresql.JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("user_id", "key", name="preferences_pkey"),
     schema="user",
 )
@@ -66,7 +65,7 @@ preferences = Table(
 teams = Table(
     "teams",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column("slug", String(64), nullable=False),
     Column("name", String(120), nullable=False),
     Column("description", Text),
@@ -76,8 +75,8 @@ teams = Table(
         ForeignKey("auth.users.id", name="teams_owner_id_fkey", ondelete="RESTRICT"),
         nullable=False,
     ),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="teams_pkey"),
     UniqueConstraint("slug", name="teams_slug_key"),
     CheckConstraint("slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$'", name="teams_slug_format"),
@@ -107,8 +106,8 @@ team_members = Table(
         Uuid,
         ForeignKey("auth.users.id", name="team_members_invited_by_fkey", ondelete="SET NULL"),
     ),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("team_id", "user_id", name="team_members_pkey"),
     CheckConstraint("role IN ('owner', 'admin', 'member', 'viewer')", name="team_members_role"),
     schema="user",
@@ -119,7 +118,7 @@ Index("idx_team_members_user_id", team_members.c.user_id)
 addresses = Table(
     "addresses",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column(
         "user_id",
         Uuid,
@@ -134,8 +133,8 @@ addresses = Table(
     Column("postal_code", String(20)),
     Column("country_code", String(2), nullable=False),
     Column("is_primary", Boolean, nullable=False, server_default=text("false")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="addresses_pkey"),
     CheckConstraint("kind IN ('postal', 'billing', 'shipping')", name="addresses_kind"),
     CheckConstraint("country_code ~ '^[A-Z]{2}$'", name="addresses_country_code_format"),
@@ -154,7 +153,7 @@ Index(
 contact_methods = Table(
     "contact_methods",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column(
         "user_id",
         Uuid,
@@ -168,8 +167,8 @@ contact_methods = Table(
     Column("label", String(64)),
     Column("is_primary", Boolean, nullable=False, server_default=text("false")),
     Column("verified_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="contact_methods_pkey"),
     UniqueConstraint("user_id", "kind", "value", name="contact_methods_user_id_kind_value_key"),
     CheckConstraint(
@@ -206,8 +205,8 @@ notification_settings = Table(
     Column("frequency", String(16), nullable=False, server_default=text("'immediate'")),
     Column("quiet_hours_start", Time),
     Column("quiet_hours_end", Time),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("user_id", "channel", "category", name="notification_settings_pkey"),
     CheckConstraint(
         "channel IN ('email', 'sms', 'push', 'in_app')", name="notification_settings_channel"

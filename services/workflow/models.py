@@ -17,23 +17,22 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from migrator.models import metadata
+from migrator.models import metadata, timestamp, uuid_id
 
 definitions = Table(
     "definitions",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column("name", String(150), nullable=False),
     Column("version", Integer, nullable=False, server_default=text("1")),
     Column("definition", JSONB, nullable=False),
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="definitions_pkey"),
     UniqueConstraint("name", "version", name="definitions_name_version_key"),
     CheckConstraint("version > 0", name="definitions_version_positive"),
@@ -44,7 +43,7 @@ definitions = Table(
 triggers = Table(
     "triggers",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column("definition_id", Uuid, nullable=False),
     Column("created_by", Uuid),
     Column("kind", String(20), nullable=False),
@@ -55,8 +54,8 @@ triggers = Table(
     Column("is_enabled", Boolean, nullable=False, server_default=text("true")),
     Column("next_run_at", DateTime(timezone=True)),
     Column("last_run_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="triggers_pkey"),
     ForeignKeyConstraint(
         ["definition_id"],
@@ -93,7 +92,7 @@ Index(
 executions = Table(
     "executions",
     metadata,
-    Column("id", Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    uuid_id(),
     Column("definition_id", Uuid, nullable=False),
     Column("started_by", Uuid),
     Column("status", String(20), nullable=False, server_default=text("'pending'")),
@@ -102,8 +101,8 @@ executions = Table(
     Column("error", Text),
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     Column("trigger_id", Uuid),  # added by 20240416_002, with workflow.triggers
     PrimaryKeyConstraint("id", name="executions_pkey"),
     ForeignKeyConstraint(
@@ -161,8 +160,8 @@ execution_steps = Table(
     Column("error", Text),
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("created_at"),
+    timestamp("updated_at"),
     PrimaryKeyConstraint("id", name="execution_steps_pkey"),
     ForeignKeyConstraint(
         ["execution_id"],
