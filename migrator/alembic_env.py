@@ -21,7 +21,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.pool import NullPool
 
-from migrator import authoring, locking
+from migrator import authoring, history, locking
 from migrator.config import SETTINGS_ATTRIBUTE, Settings, load_settings, resolve_database_url
 from migrator.database import APPLICATION_NAME
 from migrator.engine import WritingRun, prepare_session
@@ -76,7 +76,7 @@ def _run_offline(config: Config, settings: Settings) -> None:
         # Render only what is pending from the database's current heads, across all branches.
         options["starting_rev"] = list(starting_heads) or None
     context.configure(dialect_name="postgresql", literal_binds=True, **options)
-    context.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.tool_schema}"')
+    context.execute(history.create_schema_sql(settings.tool_schema))
     with context.begin_transaction():
         context.run_migrations()
 
@@ -101,7 +101,7 @@ def _migrate(connection: Connection, config: Config, settings: Settings) -> None
     revision_context = migration_context.opts.get("revision_context")
     if revision_context is not None:  # revision --autogenerate, check, migrate new
         # Alembic creates its version table in an empty database here; it lives in our schema.
-        connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{settings.tool_schema}"')
+        connection.exec_driver_sql(history.create_schema_sql(settings.tool_schema))
         connection.commit()
         say = config.attributes.get(SAY) or logging.getLogger("migrator").info
         head = revision_context.command_args.get("head")

@@ -30,9 +30,14 @@ DIRECTIONS = ("upgrade", "downgrade", "stamp", "repair")
 OUTCOMES = ("success", "failed", "rolled_back")
 
 
+def create_schema_sql(schema: str) -> str:
+    """The tool's schema, where Alembic's version table and the history live."""
+    return f'CREATE SCHEMA IF NOT EXISTS "{schema}"'
+
+
 def _ddl(schema: str) -> list[str]:
     return [
-        f'CREATE SCHEMA IF NOT EXISTS "{schema}"',
+        create_schema_sql(schema),
         f"""CREATE TABLE IF NOT EXISTS "{schema}".{HISTORY_TABLE} (
             id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             run_id        uuid        NOT NULL,
