@@ -39,7 +39,9 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from migrator import embedded, services, urls
+from migrator import urls
+from migrator.model import services
+from migrator.ops import embedded
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -17,7 +17,8 @@ import psycopg
 from bench_history import BIN, median_of, server, timed, write_history
 from sqlalchemy.engine import URL
 
-from migrator import devdb, urls
+from migrator import urls
+from migrator.ops import devdb
 
 
 def _drop_templates(server_url: URL) -> None:

@@ -21,13 +21,15 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.pool import NullPool
 
-from migrator import authoring, history, locking
 from migrator.config import SETTINGS_ATTRIBUTE, Settings, load_settings, resolve_database_url
 from migrator.database import APPLICATION_NAME
-from migrator.engine import WritingRun, prepare_session
 from migrator.errors import MigratorError
 from migrator.events import EventSink, log_event
-from migrator.graph import RevisionGraph
+from migrator.model.graph import RevisionGraph
+from migrator.run import autogenerate as authoring
+from migrator.run import history
+from migrator.run import lock as locking
+from migrator.run.engine import WritingRun, prepare_session
 
 CONNECTION = "connection"
 STARTING_HEADS = "starting_heads"

@@ -17,8 +17,9 @@ from typing import Any
 from alembic.config import Config
 from sqlalchemy.engine import URL
 
-from migrator import embedded, urls
+from migrator import urls
 from migrator.errors import UsageError
+from migrator.ops import embedded
 
 PROJECT_ENV = "MIGRATOR_PROJECT"
 # Keys of Alembic's Config.attributes through which `migrate` hands state to env.py.

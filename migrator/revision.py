@@ -23,8 +23,9 @@ from typing import Any
 
 from alembic import op
 
-from migrator import executor, sql
 from migrator.config import parse_duration_ms
+from migrator.model import sql
+from migrator.run import statements as executor
 
 
 @dataclass(frozen=True)

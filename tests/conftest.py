@@ -24,10 +24,13 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner, Result
 
-from migrator import catalog, embedded, services, urls
+from migrator import urls
+from migrator.checks import catalog
 from migrator.cli import app
 from migrator.config import alembic_config, load_settings
-from migrator.graph import RevisionGraph
+from migrator.model import services
+from migrator.model.graph import RevisionGraph
+from migrator.ops import embedded
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_FILES = (

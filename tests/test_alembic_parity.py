@@ -10,7 +10,8 @@ from collections.abc import Callable
 from conftest import PROJECT_ROOT, applied_versions, head_of, run_migrate, schema_of, url_text
 from sqlalchemy.engine import URL
 
-from migrator import embedded, urls
+from migrator import urls
+from migrator.ops import embedded
 
 
 def alembic(*args: str, url: URL) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,8 @@ from alembic.config import Config
 from conftest import applied_versions, connection_to, head_of, run_migrate, url_text
 from sqlalchemy.engine import URL
 
-from migrator import guards, models, services
+from migrator.model import guards, services
+from migrator.model import tables as models
 
 TODAY = f"{datetime.date.today():%Y%m%d}"
 

@@ -59,7 +59,7 @@ Date: 2024-06-01
 Dependencies: []
 """
 
-from migrator.batch import backfill
+from migrator.run.backfill import backfill
 
 revision = "{BACKFILL_REVISION}"
 down_revision = "{TABLE_REVISION}"

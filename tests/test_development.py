@@ -21,8 +21,8 @@ from conftest import (
 from sqlalchemy.engine import URL
 
 import migrator
-from migrator import services
 from migrator.errors import MigratorError
+from migrator.model import services
 
 
 def _crm_head() -> str:

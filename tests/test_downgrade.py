@@ -19,8 +19,8 @@ from sqlalchemy.engine import URL
 from migrator import commands
 from migrator.config import alembic_config, load_settings
 from migrator.errors import MigratorError
-from migrator.graph import RevisionGraph
-from migrator.locking import migration_lock
+from migrator.model.graph import RevisionGraph
+from migrator.run.lock import migration_lock
 
 AUTH, USER, CRM = "20240101_001", "20240101_002", "20240101_003"
 ERP_WAREHOUSES, ERP_ORDERS, ERP_INVOICES = "20240413_001", "20240413_002", "20240413_003"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import run_migrate
 
-from migrator import embedded
+from migrator.ops import embedded
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from conftest import (
 )
 from sqlalchemy.engine import URL
 
-from migrator import services
+from migrator.model import services
 
 
 def _plan_hash(output: str) -> str:

@@ -20,7 +20,8 @@ from conftest import (
 )
 from sqlalchemy.engine import URL
 
-from migrator import __version__, services
+from migrator import __version__
+from migrator.model import services
 
 INOSEC_EDGE_HEAD = "20240418_002"
 

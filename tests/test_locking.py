@@ -20,8 +20,8 @@ from conftest import (
 )
 from sqlalchemy.engine import URL
 
-from migrator import locking
 from migrator.events import LockBusy
+from migrator.run import lock as locking
 
 
 def test_eight_concurrent_migrators_apply_every_revision_exactly_once(database_url: URL) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 from typer.testing import CliRunner
 
 from migrator.cli import app
-from migrator.locking import migration_lock
+from migrator.run.lock import migration_lock
 
 COMMON = {"timestamp", "event", "run_id", "environment", "message"}
 
@@ -99,7 +99,7 @@ def test_lock_waits_and_batch_checkpoints_are_logged(
     path.write_text(
         '"""Count tags\n\nMigration: count tags\nService: erp-service\nAuthor: Tests '
         '<tests@inopsio.example>\nDate: 2024-06-01\nDependencies: []\n"""\n\n'
-        "from migrator.batch import backfill\n\n"
+        "from migrator.run.backfill import backfill\n\n"
         'revision = "20240601_002"\ndown_revision = "20240601_001"\nbranch_labels = ()\n'
         'depends_on = None\nUPGRADE = ""\nDOWNGRADE = ""\n\n\n'
         "def upgrade() -> None:\n"

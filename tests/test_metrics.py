@@ -8,7 +8,7 @@ from conftest import platform_graph, run_migrate
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import URL
 
-from migrator import services
+from migrator.model import services
 
 
 def _samples(text: str) -> dict[tuple[str, tuple], float]:

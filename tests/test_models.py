@@ -6,7 +6,8 @@ import pytest
 from conftest import PROJECT_ROOT, connection_to, platform_graph, run_migrate
 from sqlalchemy.engine import URL
 
-from migrator import models, services
+from migrator.model import services
+from migrator.model import tables as models
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 from conftest import add_revision, applied_versions, connection_to, platform_graph, run_migrate
 from sqlalchemy.engine import URL
 
-from migrator import services
+from migrator.model import services
 
 EXPAND_ADD, EXPAND_BACKFILL, CONTRACT_DROP = "20240301_001", "20240301_002", "20240301_003"
 

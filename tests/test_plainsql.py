@@ -10,7 +10,8 @@ from pathlib import Path
 from conftest import applied_versions, run_migrate, schema_of, url_text
 from sqlalchemy.engine import URL
 
-from migrator import embedded, guards
+from migrator.model import guards
+from migrator.ops import embedded
 
 
 def _psql(url: URL, path: Path) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from migrator import services
 from migrator.errors import UsageError
+from migrator.model import services
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrator import sql
+from migrator.model import sql
 
 
 def test_semicolons_inside_strings_and_function_bodies_do_not_split() -> None:

@@ -9,7 +9,7 @@ import socket
 from conftest import PLATFORM_SERVICES, branch_of, platform_graph, run_migrate
 from sqlalchemy.engine import URL
 
-from migrator import services
+from migrator.model import services
 
 
 def test_status_json_shows_current_head_and_pending_per_service(database_url: URL) -> None:

@@ -16,7 +16,7 @@ from conftest import (
 from sqlalchemy.engine import URL
 
 from migrator.config import alembic_config, load_settings
-from migrator.graph import RevisionGraph
+from migrator.model.graph import RevisionGraph
 
 USER = "20240101_002"
 

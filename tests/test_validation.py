@@ -19,7 +19,7 @@ from conftest import (
 )
 from sqlalchemy.engine import URL
 
-from migrator import services
+from migrator.model import services
 
 ERP_FILE = Path("services/erp/versions/20240101_004_erp_create_products.py")
 

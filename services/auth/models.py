@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from migrator.models import metadata, timestamp, uuid_id
+from migrator.model.tables import metadata, timestamp, uuid_id
 
 users = Table(
     "users",

@@ -29,7 +29,7 @@ from sqlalchemy import (
     text,
 )
 
-from migrator.models import metadata, timestamp, uuid_id
+from migrator.model.tables import metadata, timestamp, uuid_id
 
 EMAIL_FORMAT = "'^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+[.][A-Za-z]{2,}$'"
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from migrator.models import metadata, timestamp, uuid_id
+from migrator.model.tables import metadata, timestamp, uuid_id
 
 # 20240101_005: templates (the primary key is unnamed in the SQL: PostgreSQL's name).
 templates = Table(

@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 
-from migrator.models import metadata, timestamp, uuid_id
+from migrator.model.tables import metadata, timestamp, uuid_id
 
 products = Table(
     "products",

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import CIDR, INET, JSONB
 
-from migrator.models import metadata, timestamp, uuid_id
+from migrator.model.tables import metadata, timestamp, uuid_id
 
 SEVERITIES = "('low', 'medium', 'high', 'critical')"
 

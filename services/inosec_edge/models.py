@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import INET, JSONB
 
-from migrator.models import metadata, timestamp, uuid_id
+from migrator.model.tables import metadata, timestamp, uuid_id
 
 edge_devices = Table(
     "edge_devices",

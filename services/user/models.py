@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from migrator.models import metadata, timestamp, uuid_id
+from migrator.model.tables import metadata, timestamp, uuid_id
 
 # 20240101_002: profiles and preferences (their keys are unnamed in the SQL: PostgreSQL's names).
 profiles = Table(

@@ -13,8 +13,8 @@ killed run continues where it stopped. The revision is recorded once no row is l
 value where it has an email.
 """
 
-from migrator.batch import backfill
 from migrator.revision import run_sql
+from migrator.run.backfill import backfill
 
 revision = "20240420_001"
 down_revision = "20240412_004"

@@ -15,10 +15,11 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_late
 from prometheus_client import write_to_textfile as _write_to_textfile
 from sqlalchemy import Connection
 
-from migrator import history, services
 from migrator.config import Settings
 from migrator.database import database_heads
-from migrator.graph import RevisionGraph
+from migrator.model import services
+from migrator.model.graph import RevisionGraph
+from migrator.run import history
 
 # Seconds: revisions take from milliseconds (DDL on empty tables) to hours (big backfills).
 _BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)

@@ -12,8 +12,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from migrator import sql
-from migrator.graph import RevisionGraph
+from migrator.model import sql
+from migrator.model.graph import RevisionGraph
 from migrator.revision import checksum
 
 

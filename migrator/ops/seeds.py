@@ -14,8 +14,8 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from migrator import services, sql
 from migrator.errors import MigratorError
+from migrator.model import services, sql
 
 
 class SeedFailed(MigratorError):

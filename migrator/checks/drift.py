@@ -12,12 +12,15 @@ from dataclasses import replace
 
 from sqlalchemy.engine import URL
 
-from migrator import catalog, planning, runner, services
+from migrator.checks import catalog
 from migrator.config import Settings
 from migrator.database import connect, database_heads
 from migrator.events import EventSink
-from migrator.graph import RevisionGraph
-from migrator.scratch import scratch_database
+from migrator.model import plan as planning
+from migrator.model import services
+from migrator.model.graph import RevisionGraph
+from migrator.ops.scratch import scratch_database
+from migrator.run import apply as runner
 
 
 def drift(

@@ -18,11 +18,12 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
-from migrator import services, validation
 from migrator.config import Settings
 from migrator.database import connect, database_heads
 from migrator.errors import MigratorError
-from migrator.graph import RevisionGraph
+from migrator.model import services
+from migrator.model.graph import RevisionGraph
+from migrator.run import validation
 
 OK, WARNING, FAILING = "ok", "warning", "failing"
 

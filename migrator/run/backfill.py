@@ -34,12 +34,12 @@ from psycopg import sql as pgsql
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from migrator import locking
 from migrator.errors import MigratorError
 from migrator.events import BatchProgress, RetryScheduled
-from migrator.executor import EXECUTOR_ATTRIBUTE, Executor
-from migrator.history import CHECKPOINT_TABLE
 from migrator.revision import RevisionSource
+from migrator.run import lock as locking
+from migrator.run.history import CHECKPOINT_TABLE
+from migrator.run.statements import EXECUTOR_ATTRIBUTE, Executor
 
 
 class BackfillFailed(MigratorError):

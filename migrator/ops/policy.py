@@ -13,11 +13,12 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
-from migrator import backup, history
-from migrator.backup import Backup
 from migrator.config import Settings, pyproject_settings
 from migrator.errors import MigratorError, UsageError
-from migrator.planning import Plan
+from migrator.model.plan import Plan
+from migrator.ops import backup
+from migrator.ops.backup import Backup
+from migrator.run import history
 
 BACKUP_MODES = ("never", "before_changes", "mandatory")
 

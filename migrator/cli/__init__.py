@@ -24,30 +24,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import URL
 
-from migrator import (
-    backup,
-    commands,
-    config,
-    devdb,
-    drift,
-    embedded,
-    guards,
-    health,
-    history,
-    lint,
-    locking,
-    logs,
-    metrics,
-    mirror,
-    plainsql,
-    planning,
-    policy,
-    runner,
-    services,
-    urls,
-    validation,
-    verify,
-)
+from migrator import commands, config, logs, urls
+from migrator.checks import drift, health, lint, metrics, verify
+from migrator.commands import plainsql
 from migrator.database import connect, database_heads
 from migrator.errors import CheckFailed, MigratorError, UsageError
 from migrator.events import (
@@ -61,7 +40,13 @@ from migrator.events import (
     StepFinished,
     StepStarted,
 )
-from migrator.graph import RevisionGraph
+from migrator.model import guards, mirror, services
+from migrator.model import plan as planning
+from migrator.model.graph import RevisionGraph
+from migrator.ops import backup, devdb, embedded, policy
+from migrator.run import apply as runner
+from migrator.run import history, validation
+from migrator.run import lock as locking
 
 app = typer.Typer(
     help="Migrations of the Inopsio platform: nine services, one PostgreSQL, one safe runner.",

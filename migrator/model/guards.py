@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from migrator import services
 from migrator.errors import UsageError
+from migrator.model import services
 
 HEADER_FIELDS = ("Migration", "Service", "Author", "Date", "Dependencies")
 

@@ -24,10 +24,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from migrator import services, sql
 from migrator.errors import MigratorError
 from migrator.events import EventSink, InvalidIndexDropped, StatementSkipped, StepStarted
-from migrator.history import PROGRESS_TABLE
+from migrator.model import services, sql
+from migrator.run.history import PROGRESS_TABLE
 
 if TYPE_CHECKING:
     from migrator.revision import RevisionSource

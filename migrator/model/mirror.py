@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from migrator.errors import CheckFailed
-from migrator.graph import RevisionGraph
+from migrator.model.graph import RevisionGraph
 
 HEADER = (
     "# Cross-service order of the Inopsio migrations: the mirror of each revision's depends_on.\n"

@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
-from migrator import history
 from migrator.config import Settings
 from migrator.database import database_heads
 from migrator.errors import CheckFailed, MigratorError
-from migrator.graph import RevisionGraph
+from migrator.model.graph import RevisionGraph
 from migrator.revision import checksum
+from migrator.run import history
 
 BLOCKING = ("edited", "unknown", "missing")
 

@@ -17,8 +17,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Connection, DateTime, MetaData, Uuid, func, text
 
-from migrator import services
 from migrator.errors import MigratorError
+from migrator.model import services
 
 # The MetaData the models file being loaded declares its tables on; see load().
 metadata = MetaData()

@@ -26,10 +26,10 @@ from typing import Any
 from pglast import ast
 from pglast.visitors import Visitor
 
-from migrator import guards, services, sql
 from migrator.config import Settings, pyproject_settings
 from migrator.errors import MigratorError
-from migrator.graph import RevisionGraph
+from migrator.model import guards, services, sql
+from migrator.model.graph import RevisionGraph
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from migrator import history, locking, urls, validation
+from migrator import urls
 from migrator.config import Settings
 from migrator.errors import MigratorError
 from migrator.events import (
@@ -32,10 +32,12 @@ from migrator.events import (
     StepFailed,
     StepFinished,
 )
-from migrator.executor import EXECUTOR_ATTRIBUTE, Executor, StatementFailed, set_timeouts
-from migrator.graph import RevisionGraph
+from migrator.model.graph import RevisionGraph
+from migrator.model.sql import SqlError
 from migrator.revision import RevisionSource, checksum
-from migrator.sql import SqlError
+from migrator.run import history, validation
+from migrator.run import lock as locking
+from migrator.run.statements import EXECUTOR_ATTRIBUTE, Executor, StatementFailed, set_timeouts
 
 # PostgreSQL 14+ notices a vanished client during a long statement and cancels it, so a
 # migrator killed mid-statement does not leave its backend holding locks until the statement

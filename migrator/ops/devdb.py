@@ -17,11 +17,13 @@ from psycopg import sql as pgsql
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
-from migrator import commands, policy, seeds, services
+from migrator import commands
 from migrator.config import Settings
 from migrator.database import connect
 from migrator.events import EventSink
-from migrator.graph import RevisionGraph
+from migrator.model import services
+from migrator.model.graph import RevisionGraph
+from migrator.ops import policy, seeds
 
 TEMPLATE_PREFIX = "migrator_tpl_"
 

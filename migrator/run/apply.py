@@ -17,12 +17,13 @@ from alembic.config import Config
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
-from migrator import alembic_env, locking
+from migrator import alembic_env
 from migrator.config import Settings, alembic_config
 from migrator.database import connect, database_heads
 from migrator.events import EventSink, RunFinished, RunStarted
-from migrator.graph import RevisionGraph
-from migrator.planning import Plan
+from migrator.model.graph import RevisionGraph
+from migrator.model.plan import Plan
+from migrator.run import lock as locking
 
 
 def _config_for(settings: Settings, connection: Connection, events: EventSink) -> Config:

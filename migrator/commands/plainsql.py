@@ -20,10 +20,11 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from pglast import ast
 
-from migrator import authoring, guards, services, sql
 from migrator.config import Settings, alembic_config
 from migrator.errors import UsageError
-from migrator.graph import RevisionGraph
+from migrator.model import guards, services, sql
+from migrator.model.graph import RevisionGraph
+from migrator.run import autogenerate as authoring
 
 ORDER_FILE = "ORDER"
 

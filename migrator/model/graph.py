@@ -19,9 +19,9 @@ from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
-from migrator import services
 from migrator.errors import MigratorError
-from migrator.services import Service
+from migrator.model import services
+from migrator.model.services import Service
 
 PHASES = (None, "expand", "contract")
 

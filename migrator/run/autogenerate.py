@@ -26,9 +26,10 @@ from alembic.script import ScriptDirectory
 from pglast import ast, enums
 from pglast.stream import IndentedStream
 
-from migrator import guards, models, services
 from migrator.config import Settings
 from migrator.errors import UsageError
+from migrator.model import guards, services
+from migrator.model import tables as models
 
 
 def next_revision_id(existing: Iterable[str], today: datetime.date) -> str:

@@ -18,23 +18,19 @@ from alembic.util import CommandError
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
-from migrator import (
-    alembic_env,
-    authoring,
-    mirror,
-    planning,
-    policy,
-    runner,
-    seeds,
-    services,
-    verify,
-)
-from migrator.backup import Backup
+from migrator import alembic_env
+from migrator.checks import verify
 from migrator.config import Settings, alembic_config, load_settings, resolve_database_url
 from migrator.database import connect, database_heads
 from migrator.errors import MigratorError, UsageError
 from migrator.events import Event, EventSink, StepFinished, log_event
-from migrator.graph import RevisionGraph
+from migrator.model import mirror, services
+from migrator.model import plan as planning
+from migrator.model.graph import RevisionGraph
+from migrator.ops import policy, seeds
+from migrator.ops.backup import Backup
+from migrator.run import apply as runner
+from migrator.run import autogenerate as authoring
 
 
 @dataclass

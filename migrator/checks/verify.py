@@ -13,15 +13,18 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import URL
 
-from migrator import catalog, planning, runner, services
-from migrator.backup import copy_into, dsn_without_password
+from migrator.checks import catalog
 from migrator.config import Settings
 from migrator.database import connect, database_heads
-from migrator.embedded import client_binary
 from migrator.errors import MigratorError
 from migrator.events import EventSink
-from migrator.graph import RevisionGraph
-from migrator.scratch import scratch_database
+from migrator.model import plan as planning
+from migrator.model import services
+from migrator.model.graph import RevisionGraph
+from migrator.ops.backup import copy_into, dsn_without_password
+from migrator.ops.embedded import client_binary
+from migrator.ops.scratch import scratch_database
+from migrator.run import apply as runner
 
 
 class VerificationFailed(MigratorError):

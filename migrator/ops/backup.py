@@ -22,11 +22,12 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from migrator import services, urls
+from migrator import urls
 from migrator.config import Settings
 from migrator.database import connect
-from migrator.embedded import client_binary
 from migrator.errors import MigratorError
+from migrator.model import services
+from migrator.ops.embedded import client_binary
 
 _NAME = re.compile(
     r"^(?P<environment>[a-z0-9_-]+)_(?P<stamp>\d{8}T\d{6}\d{6}Z)_(?P<label>[\w.-]*)\.dump$"
