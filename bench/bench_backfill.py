@@ -54,7 +54,7 @@ Date: 2030-01-01
 Dependencies: []
 """
 
-from migrator.run.backfill import backfill
+from migrator.revision import backfill, run_sql
 
 revision = "20300101_001"
 down_revision = None

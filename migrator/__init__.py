@@ -14,6 +14,6 @@ def ensure_up_to_date(
 
     Imported lazily so that `import migrator` stays cheap for services that never call it.
     """
-    from migrator.commands import ensure_up_to_date as ensure
+    from migrator.commands.writing import ensure_up_to_date as ensure
 
     return ensure(service, database_url, project)

@@ -1,16 +1,19 @@
-"""What env.py runs: one configuration for plain `alembic` and for `migrate` alike.
+"""What env.py runs: one environment for plain `alembic` and for `migrate` alike.
 
-`migrate` calls Alembic's commands with its settings and an open connection in the Config's
-`attributes`; plain `alembic` arrives with neither, and gets the same settings from the same
-sources (DATABASE_URL, pyproject, the embedded server). Either way a writing command (upgrade,
-downgrade, stamp) goes through the same engine: the migration lock, validation against the
-files, one transaction per revision, timeouts, retries and the audit history. Commands that only
-read or compare (current, check, revision --autogenerate) skip the lock and the checks.
+`migrate` calls Alembic's commands with its settings, an open connection and the run in the
+Config's `attributes`; plain `alembic` arrives with none of them (or, as Alembic's cookbook and
+the testing tools built on it do, with a Connection or an Engine under "connection"), and gets
+the same settings from the same sources (DATABASE_URL, pyproject, the embedded server). Either
+way a writing command (upgrade, downgrade, stamp) goes through the same run: the migration
+lock, validation against the files, the revision model's steps, timeouts, retries and the audit
+history. Commands that only read or compare (current, check, revision --autogenerate) skip the
+lock and the checks.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from logging.config import fileConfig
 from pathlib import Path
 from typing import Any
@@ -18,24 +21,19 @@ from typing import Any
 from alembic import context
 from alembic.config import Config
 from alembic.util import CommandError
-from sqlalchemy import Connection, create_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Connection, Engine
 
-from migrator.config import SETTINGS_ATTRIBUTE, Settings, load_settings, resolve_database_url
-from migrator.database import APPLICATION_NAME
+from migrator.config import SETTINGS_ATTRIBUTE, Settings, load_settings
+from migrator.context import Context
 from migrator.errors import MigratorError
-from migrator.events import EventSink, log_event
+from migrator.events import log_event
 from migrator.model.graph import RevisionGraph
-from migrator.run import autogenerate as authoring
-from migrator.run import history
+from migrator.run import autogenerate, history, session
 from migrator.run import lock as locking
-from migrator.run.engine import WritingRun, prepare_session
+from migrator.run.engine import RUN_ATTRIBUTE, OfflineRun, PlanRun
 
 CONNECTION = "connection"
 STARTING_HEADS = "starting_heads"
-EVENTS = "events"
-NOTE = "note"
-RUN_ID = "run_id"
 SAY = "say"
 
 
@@ -71,34 +69,50 @@ def _shared_options(settings: Settings) -> dict[str, Any]:
     return {"version_table_schema": settings.tool_schema, "transaction_per_migration": True}
 
 
+def _through_run(run: OfflineRun | PlanRun, **options: Any) -> None:
+    """Configure again so that Alembic's steps pass through the run, then run them."""
+    steps = context.get_context().opts["fn"]
+    context.configure(
+        fn=run.steps_function(steps), on_version_apply=run.on_version_apply, **options
+    )
+
+
 def _run_offline(config: Config, settings: Settings) -> None:
     options = _shared_options(settings)
     starting_heads = config.attributes.get(STARTING_HEADS)
     if starting_heads is not None:
         # Render only what is pending from the database's current heads, across all branches.
         options["starting_rev"] = list(starting_heads) or None
-    context.configure(dialect_name="postgresql", literal_binds=True, **options)
+    options.update(dialect_name="postgresql", literal_binds=True)
+    context.configure(**options)
+    if context.get_context().opts.get("fn") is None:
+        return
+    run = config.attributes.get(RUN_ATTRIBUTE)
+    if run is None:
+        run = config.attributes[RUN_ATTRIBUTE] = OfflineRun(
+            RevisionGraph.load(settings.project_root)
+        )
+    _through_run(run, **options)
     context.execute(history.create_schema_sql(settings.tool_schema))
     with context.begin_transaction():
         context.run_migrations()
 
 
 def _run_online(config: Config, settings: Settings) -> None:
-    connection = config.attributes.get(CONNECTION)
-    if connection is not None:
-        _migrate(connection, config, settings)
-        return
-    engine = create_engine(
-        resolve_database_url(settings),
-        poolclass=NullPool,
-        connect_args={"application_name": APPLICATION_NAME},
-    )
-    with engine.connect() as connection:
-        _migrate(connection, config, settings)
+    given = config.attributes.get(CONNECTION)
+    with ExitStack() as stack:
+        if isinstance(given, Engine):
+            given = stack.enter_context(given.connect())
+        if not isinstance(given, Connection):
+            given = stack.enter_context(Context(settings).connect())
+        _migrate(given, config, settings)
+        if given.in_transaction():
+            given.commit()
 
 
 def _migrate(connection: Connection, config: Config, settings: Settings) -> None:
-    context.configure(connection=connection, **_shared_options(settings))
+    options = {"connection": connection, **_shared_options(settings)}
+    context.configure(**options)
     migration_context = context.get_context()
     revision_context = migration_context.opts.get("revision_context")
     if revision_context is not None:  # revision --autogenerate, check, migrate new
@@ -107,39 +121,27 @@ def _migrate(connection: Connection, config: Config, settings: Settings) -> None
         connection.commit()
         say = config.attributes.get(SAY) or logging.getLogger("migrator").info
         head = revision_context.command_args.get("head")
-        context.configure(
-            connection=connection,
-            **_shared_options(settings),
-            **authoring.autogenerate_options(settings, head, say),
-        )
+        context.configure(**options, **autogenerate.options(settings, head, say))
         _run_migrations()
         return
     # upgrade, downgrade and stamp name a destination; current doesn't.
     if migration_context.opts.get("destination_rev") is None:
         _run_migrations()
         return
-    events: EventSink = config.attributes.get(EVENTS) or log_event
+    run = config.attributes.get(RUN_ATTRIBUTE)
+    if run is not None:  # migrate: its run holds the lock and checked the files
+        _through_run(run, **options)
+        run.execute(_run_migrations)
+        return
     with locking.migration_lock(
-        connection, settings.tool_schema, settings.engine.lock_wait_ms, events
+        connection, settings.tool_schema, settings.engine.lock_wait_ms, log_event
     ):
-        prepare_session(connection, settings)
-        assert migration_context.script is not None  # online commands always carry one
-        graph = RevisionGraph.of_script(migration_context.script, config)
-        run = WritingRun(
-            connection,
-            settings,
-            graph,
-            events,
-            note=config.attributes.get(NOTE),
-            run_id=config.attributes.get(RUN_ID),
-        )
+        session.prepare(connection, settings)
+        graph = RevisionGraph.load(settings.project_root)
+        run = PlanRun(connection, settings, graph, log_event)
         run.refuse_unless_valid()
-        config.attributes.update(run.attributes())
-        context.configure(
-            connection=connection,
-            on_version_apply=run.on_version_apply,
-            **_shared_options(settings),
-        )
+        config.attributes[RUN_ATTRIBUTE] = run
+        _through_run(run, **options)
         run.execute(_run_migrations)
 
 

@@ -19,7 +19,6 @@ from sqlalchemy.engine import URL
 
 from migrator import urls
 from migrator.errors import UsageError
-from migrator.ops import embedded
 
 PROJECT_ENV = "MIGRATOR_PROJECT"
 # Keys of Alembic's Config.attributes through which `migrate` hands state to env.py.
@@ -210,14 +209,6 @@ def load_settings(
             engine_flags or {},
         ),
     )
-
-
-def resolve_database_url(settings: Settings) -> URL:
-    """The URL to connect to: the configured one, or the embedded server (started if needed)."""
-    if settings.database_url is not None:
-        return settings.database_url
-    server = embedded.start(embedded.data_dir(settings.project_root))
-    return embedded.ensure_database(server, settings.embedded_database)
 
 
 def alembic_config(settings: Settings) -> Config:

@@ -27,7 +27,6 @@ from typer.testing import CliRunner, Result
 from migrator import urls
 from migrator.checks import catalog
 from migrator.cli import app
-from migrator.config import alembic_config, load_settings
 from migrator.model import services
 from migrator.model.graph import RevisionGraph
 from migrator.ops import embedded
@@ -118,7 +117,7 @@ def project(tmp_path: Path) -> Path:
 @functools.cache
 def platform_graph() -> RevisionGraph:
     """The platform's own history, for tests that count or walk it."""
-    return RevisionGraph.load(alembic_config(load_settings(project=PROJECT_ROOT)))
+    return RevisionGraph.load(PROJECT_ROOT)
 
 
 def branch_of(service: str) -> list[str]:

@@ -14,6 +14,7 @@ from conftest import applied_versions, connection_to, head_of, run_migrate, url_
 from sqlalchemy.engine import URL
 
 from migrator.model import guards, services
+from migrator.model import revision as revision_model
 from migrator.model import tables as models
 
 TODAY = f"{datetime.date.today():%Y%m%d}"
@@ -48,11 +49,12 @@ def test_new_writes_an_empty_template_in_the_house_format(project: Path) -> None
     assert result.exit_code == 0, result.output
     [path] = _written(project, "crm")
     assert path.name == f"{TODAY}_001_crm_add_deal_stages.py"
-    header = guards.read(path)
+    header = revision_model.read(path)
     assert header.header["Service"] == "crm-service"
     assert header.header["Dependencies"] == '["20240101_004"]'
     assert header.header["Date"] == f"{datetime.date.today():%Y-%m-%d}"
-    assert header.down_revision == head_of("crm") and header.depends_on == ("20240101_004",)
+    assert header.down_revisions == (head_of("crm"),)
+    assert header.dependencies == ("20240101_004",)
     assert guards.problems(project) == []
     entries = yaml.safe_load((project / "migration-dependencies.yml").read_text())["migrations"]
     assert {

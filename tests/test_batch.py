@@ -1,4 +1,4 @@
-"""`migrator.batch.backfill`: keyset slices, checkpoints, retries, validation, composite keys."""
+"""`migrator.revision.backfill`: keyset slices, checkpoints, retries, validation, composite keys."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ Date: 2024-06-01
 Dependencies: []
 """
 
-from migrator.run.backfill import backfill
+from migrator.revision import backfill, run_sql
 
 revision = "{BACKFILL_REVISION}"
 down_revision = "{TABLE_REVISION}"
@@ -75,8 +75,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    from migrator.revision import run_sql
-
     run_sql(DOWNGRADE)
 ''')
 

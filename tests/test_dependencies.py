@@ -55,7 +55,7 @@ def test_deps_check_fails_when_a_revision_file_depends_on_an_unknown_revision(
     result = run_migrate("deps", "check", project=project)
 
     assert result.exit_code == 1
-    assert "depend(s) on revision 20991231_999, which no revision file defines" in result.output
+    assert "names 20991231_999 in its depends_on, and no revision file defines it" in result.output
     assert "Traceback" not in result.output
 
 

@@ -16,8 +16,8 @@ from conftest import (
 )
 from sqlalchemy.engine import URL
 
-from migrator import commands
-from migrator.config import alembic_config, load_settings
+from migrator.commands import writing
+from migrator.context import Context
 from migrator.errors import MigratorError
 from migrator.model.graph import RevisionGraph
 from migrator.run.lock import migration_lock
@@ -29,7 +29,7 @@ INOSEC_CORE_HEAD, INOSEC_EDGE_BEFORE_HEAD = "20240417_002", "20240418_001"
 
 
 def test_every_revision_rolls_back_to_the_schema_before_it(database_url: URL) -> None:
-    graph = RevisionGraph.load(alembic_config(load_settings(project=PROJECT_ROOT)))
+    graph = RevisionGraph.load(PROJECT_ROOT)
     schemas_before = {}
     for revision in graph.in_order(graph.revisions):
         schemas_before[revision] = schema_of(database_url)
@@ -110,14 +110,14 @@ def test_down_refuses_when_the_database_moved_while_it_waited_for_the_lock(
     database_url: URL,
 ) -> None:
     run_migrate("up", "--service", "erp", url=database_url)
-    settings = load_settings(database_url=url_text(database_url))
-    graph = RevisionGraph.load(alembic_config(settings))
+    ctx = Context.load(database_url=url_text(database_url), project=PROJECT_ROOT)
     erp_head = head_of("erp")
+    plan = writing.rollback_plan(ctx, version=erp_head)
     raised: list[BaseException] = []
 
     def roll_back_erp() -> None:
         try:
-            commands.downgrade(settings, database_url, graph, print, revisions=[erp_head])
+            writing.run_plan(ctx, plan)
         except MigratorError as error:
             raised.append(error)
 

@@ -179,7 +179,7 @@ def test_staging_backs_up_and_applies_a_plan_that_rolls_back_cleanly(
     result = run_migrate("up", "--env", "staging", project=project, url=database_url)
 
     assert result.exit_code == 0, result.output
-    assert "rollback verified on migrator_scratch_verify_" in result.output
+    assert "verified on a scratch copy (migrator_scratch_verify_" in result.output
     assert len(_backups(project)) == 1
     assert "seeds (staging) loaded for auth, erp" in result.output
 

@@ -27,7 +27,8 @@ def test_a_failing_statement_names_revision_file_and_statement_and_keeps_the_dat
 
     assert result.exit_code == 1
     [first_line] = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert "revision 20240101_004 (20240101_004_erp_create_products.py)" in first_line
+    line = _line_of(path, "CREATE TABLE IF NOT EXISTS erp.products (")
+    assert f"revision 20240101_004 failed at {ERP_FILE}:{line} " in first_line
     assert "`CREATE TABLE IF NOT EXISTS erp.products (`" in first_line
     assert 'column "nope" named in key does not exist' in first_line
     assert (schema_of(database_url), applied_versions(database_url)) == before
@@ -97,3 +98,8 @@ def test_an_unknown_revision_is_named(database_url: URL) -> None:
 
     assert result.exit_code == 1
     assert "no revision '20991231_001'" in result.output
+
+
+def _line_of(path: Path, text: str) -> int:
+    """The file line (1-based) that holds `text`."""
+    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)

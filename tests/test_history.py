@@ -71,7 +71,7 @@ def test_history_command_lists_newest_first_filtered_by_service(database_url: UR
 def test_a_failing_statement_keeps_earlier_revisions_and_records_the_failure(
     project: Path, database_url: URL
 ) -> None:
-    add_revision(
+    path = add_revision(
         project,
         "auth",
         "20240601_001",
@@ -81,6 +81,8 @@ CREATE TABLE auth.scratch_sessions (id bigint PRIMARY KEY);
 INSERT INTO auth.scratch_sessions VALUES (1), (1);
 """,
     )
+    lines = path.read_text().splitlines()
+    line = 1 + lines.index("INSERT INTO auth.scratch_sessions VALUES (1), (1);")
     run_migrate("up", "--service", "user", project=project, url=database_url)
     before = schema_of(database_url)
 
@@ -88,7 +90,8 @@ INSERT INTO auth.scratch_sessions VALUES (1), (1);
 
     assert result.exit_code == 1
     [message] = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert "revision 20240601_001 (20240601_001_auth_test.py) failed at line 3" in message
+    where = f"services/auth/versions/20240601_001_auth_test.py:{line}"
+    assert f"revision 20240601_001 failed at {where} " in message
     assert "`INSERT INTO auth.scratch_sessions VALUES (1), (1)`" in message
     assert "duplicate key value violates unique constraint" in message and "23505" in message
     assert "20240601_001" not in applied_versions(database_url)

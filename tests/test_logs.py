@@ -99,7 +99,7 @@ def test_lock_waits_and_batch_checkpoints_are_logged(
     path.write_text(
         '"""Count tags\n\nMigration: count tags\nService: erp-service\nAuthor: Tests '
         '<tests@inopsio.example>\nDate: 2024-06-01\nDependencies: []\n"""\n\n'
-        "from migrator.run.backfill import backfill\n\n"
+        "from migrator.revision import backfill\n\n"
         'revision = "20240601_002"\ndown_revision = "20240601_001"\nbranch_labels = ()\n'
         'depends_on = None\nUPGRADE = ""\nDOWNGRADE = ""\n\n\n'
         "def upgrade() -> None:\n"

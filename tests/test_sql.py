@@ -62,7 +62,7 @@ def test_transaction_control_in_a_body_is_refused(control: str) -> None:
 
 
 def test_a_syntax_error_names_its_line() -> None:
-    with pytest.raises(sql.SqlError, match="at line 3"):
+    with pytest.raises(sql.SqlError, match="line 3: SQL does not parse"):
         sql.split("SELECT 1;\n\nSELEC 2;")
 
 

@@ -15,7 +15,6 @@ from conftest import (
 )
 from sqlalchemy.engine import URL
 
-from migrator.config import alembic_config, load_settings
 from migrator.model.graph import RevisionGraph
 
 USER = "20240101_002"
@@ -85,6 +84,6 @@ def test_create_index_concurrently_runs_outside_the_transaction(database_url: UR
 
 
 def test_every_service_owns_a_branch_of_the_history() -> None:
-    graph = RevisionGraph.load(alembic_config(load_settings(project=PROJECT_ROOT)))
+    graph = RevisionGraph.load(PROJECT_ROOT)
     owners = {revision.service.name for revision in graph.revisions.values()}
     assert owners == set(PLATFORM_SERVICES)

@@ -53,7 +53,10 @@ def test_an_edited_applied_revision_blocks_up_until_repaired(
     refused = run_migrate("up", project=project, url=database_url)
 
     assert validated.exit_code == 1
-    assert "edited: 20240101_004 20240101_004_erp_create_products.py changed" in validated.output
+    assert (
+        "edited: 20240101_004 services/erp/versions/20240101_004_erp_create_products.py changed"
+        in validated.output
+    )
     assert refused.exit_code == 1
     assert "disagree with the files" in refused.output
     assert "20240101_004_erp_create_products.py" in refused.output

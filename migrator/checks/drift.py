@@ -8,38 +8,30 @@ schema. It only reads the live database.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from sqlalchemy.engine import URL
-
 from migrator.checks import catalog
-from migrator.config import Settings
+from migrator.context import Context
 from migrator.database import connect, database_heads
-from migrator.events import EventSink
 from migrator.model import plan as planning
 from migrator.model import services
-from migrator.model.graph import RevisionGraph
 from migrator.ops.scratch import scratch_database
-from migrator.run import apply as runner
+from migrator.run.apply import apply_plan
 
 
-def drift(
-    settings: Settings, url: URL, graph: RevisionGraph, events: EventSink, service: str | None
-) -> list[str]:
+def drift(ctx: Context, service: str | None) -> list[str]:
     """One line per object that differs between the migrations and the live database."""
     schemas = (
         [services.resolve(service).schema]
         if service
         else [known.schema for known in services.SERVICES]
     )
-    with connect(url) as connection:
-        heads = database_heads(connection, settings)
+    with ctx.connect() as connection:
+        heads = database_heads(connection, ctx.settings)
         live = catalog.snapshot(connection, schemas)
-    applied = graph.applied(heads)
-    with scratch_database(url, "drift") as scratch:
-        plan = planning.build(graph, (), "upgrade", graph.in_order(applied))
+    graph = ctx.graph
+    with scratch_database(ctx.url, "drift") as scratch:
+        plan = planning.build(graph, (), "upgrade", graph.in_order(graph.applied(heads)))
         if plan:
-            runner.apply_plan(replace(settings, database_url=scratch), scratch, graph, plan, events)
+            apply_plan(ctx.on(scratch, events=lambda event: None), plan)
         with connect(scratch) as connection:
             expected = catalog.snapshot(connection, schemas)
     return catalog.object_differences(expected, live, "the migrations", "the live database")

@@ -14,7 +14,6 @@ squawk's own `-- squawk-ignore rule` comments work as squawk documents them.
 
 from __future__ import annotations
 
-import ast as python_ast
 import json
 import subprocess
 import sys
@@ -29,7 +28,9 @@ from pglast.visitors import Visitor
 from migrator.config import Settings, pyproject_settings
 from migrator.errors import MigratorError
 from migrator.model import guards, services, sql
+from migrator.model import revision as revision_model
 from migrator.model.graph import RevisionGraph
+from migrator.model.revision import Revision
 
 
 @dataclass(frozen=True)
@@ -144,49 +145,6 @@ class LintError(MigratorError):
     """squawk could not run."""
 
 
-@dataclass(frozen=True)
-class Body:
-    """One UPGRADE or DOWNGRADE body and where it starts in its file."""
-
-    revision: str
-    path: Path
-    name: str
-    text: str
-    first_line: int  # the file line of the body's line 1
-
-
-def _bodies(path: Path, revision: str) -> dict[str, Body]:
-    tree = python_ast.parse(path.read_text())
-    found = {}
-    for node in tree.body:
-        if (
-            isinstance(node, python_ast.Assign)
-            and len(node.targets) == 1
-            and isinstance(node.targets[0], python_ast.Name)
-            and node.targets[0].id in ("UPGRADE", "DOWNGRADE")
-            and isinstance(node.value, python_ast.Constant)
-            and isinstance(node.value.value, str)
-        ):
-            name = node.targets[0].id
-            found[name] = Body(revision, path, name, node.value.value, node.value.lineno)
-    return found
-
-
-def _accepted(path: Path) -> dict[str, str]:
-    tree = python_ast.parse(path.read_text())
-    for node in tree.body:
-        if (
-            isinstance(node, python_ast.Assign)
-            and len(node.targets) == 1
-            and isinstance(node.targets[0], python_ast.Name)
-            and node.targets[0].id == "lint_accept"
-        ):
-            value = python_ast.literal_eval(node.value)
-            if isinstance(value, dict):
-                return {str(rule): str(reason) for rule, reason in value.items()}
-    return {}
-
-
 def lint(
     settings: Settings,
     graph: RevisionGraph,
@@ -200,17 +158,15 @@ def lint(
     findings: list[Finding] = []
     bodies: list[Body] = []
     for revision in revisions:
-        known = graph.revisions[revision]
-        file_bodies = _bodies(known.path, revision)
+        known = graph[revision]
+        file_bodies = {name: Body(known, body) for name, body in known.bodies.items()}
         bodies += file_bodies.values()
         findings += _house_findings(graph, revision, file_bodies, creators, file_problems)
     upgrades = {body.revision: body for body in bodies if body.name == "UPGRADE"}
     for name, excluded in (("UPGRADE", ()), ("DOWNGRADE", SQUAWK_EXCLUDED_IN_DOWNGRADES)):
         chosen = [body for body in bodies if body.name == name]
         findings += _squawk(chosen, pg_version, SQUAWK_EXCLUDED + excluded, upgrades)
-    accepted_by_file = {
-        graph.revisions[rev].path: _accepted(graph.revisions[rev].path) for rev in revisions
-    }
+    accepted_by_file = {graph[rev].path: graph[rev].lint_accept for rev in revisions}
     result = []
     for finding in findings:
         reason = accepted_by_file.get(finding.path, {}).get(finding.rule) or project_accept.get(
@@ -218,6 +174,34 @@ def lint(
         )
         result.append(_with(finding, accepted=reason) if reason else finding)
     return sorted(result, key=lambda f: (str(f.path), f.line, f.rule))
+
+
+@dataclass(frozen=True)
+class Body:
+    """One UPGRADE or DOWNGRADE body of a revision, for squawk and the house rules."""
+
+    owner: Revision
+    source: revision_model.Body
+
+    @property
+    def revision(self) -> str:
+        return self.owner.id
+
+    @property
+    def path(self) -> Path:
+        return self.owner.path
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def text(self) -> str:
+        return self.source.text
+
+    @property
+    def first_line(self) -> int:
+        return self.source.first_line
 
 
 def _with(finding: Finding, **changes: Any) -> Finding:
@@ -251,7 +235,8 @@ def _house_findings(
         found.append(Finding(rule.name, rule.severity, path, 1, revision, problem, rule.instead))
     downgrade = bodies.get("DOWNGRADE")
     if downgrade is None or not _parsed(downgrade):
-        body = downgrade or Body(revision, path, "DOWNGRADE", "", 1)
+        owner = graph[revision]
+        body = downgrade or Body(owner, revision_model.Body("DOWNGRADE", "", 1))
         found.append(_house("require-downgrade", body, 1, "the revision cannot be rolled back"))
     ancestors = graph.ancestors([revision])
     own_schema = graph.revisions[revision].service.schema
@@ -423,11 +408,11 @@ def _creators(graph: RevisionGraph) -> dict[tuple[str, str], str]:
     """Which revision first creates each schema-qualified object."""
     creators: dict[tuple[str, str], str] = {}
     for revision in graph.in_order(graph.revisions):
-        body = getattr(graph.module(revision), "UPGRADE", None)
-        if not isinstance(body, str):
+        body = graph[revision].bodies.get("UPGRADE")
+        if body is None:
             continue
         try:
-            statements = sql.parse(body)
+            statements = sql.parse(body.text)
         except sql.SqlError:
             continue
         for raw in statements:

@@ -9,22 +9,22 @@ database's name says what it is, and it is dropped whatever happens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sqlalchemy.engine import URL
 
 from migrator.checks import catalog
-from migrator.config import Settings
-from migrator.database import connect, database_heads
+from migrator.context import Context
+from migrator.database import connect
 from migrator.errors import MigratorError
-from migrator.events import EventSink
+from migrator.events import Event
 from migrator.model import plan as planning
 from migrator.model import services
-from migrator.model.graph import RevisionGraph
+from migrator.model.plan import Plan
 from migrator.ops.backup import copy_into, dsn_without_password
 from migrator.ops.embedded import client_binary
 from migrator.ops.scratch import scratch_database
-from migrator.run import apply as runner
+from migrator.run.apply import apply_plan
 
 
 class VerificationFailed(MigratorError):
@@ -60,26 +60,26 @@ def _schemas() -> list[str]:
     return [service.schema for service in services.SERVICES]
 
 
-def verify(
-    settings: Settings, url: URL, graph: RevisionGraph, plan: planning.Plan, events: EventSink
-) -> Verification:
-    """Apply, roll back and re-apply `plan` (an upgrade plan) on a scratch copy of `url`."""
-    with scratch_database(url, "verify") as scratch:
-        _copy_schema(url, scratch, settings.tool_schema)
-        scratch_settings = replace(settings, database_url=scratch)
+def verify(ctx: Context, plan: Plan) -> Verification:
+    """Apply, roll back and re-apply `plan` (an upgrade plan) on a scratch copy of the
+    context's database; the scratch run's events are not the target's."""
+    with scratch_database(ctx.url, "verify") as scratch:
+        _copy_schema(ctx.url, scratch, ctx.settings.tool_schema)
+        copy = ctx.on(scratch, events=_quiet)
         before = _snapshot(scratch)
-        runner.apply_plan(scratch_settings, scratch, graph, plan, events)
+        apply_plan(copy, plan)
         first = _snapshot(scratch)
-        with connect(scratch) as connection:
-            heads = database_heads(connection, scratch_settings)
-        rollback = planning.build(graph, heads, "downgrade", list(reversed(plan.revisions)))
-        runner.apply_plan(scratch_settings, scratch, graph, rollback, events)
+        apply_plan(copy, planning.reverse(ctx.graph, plan, copy.heads()))
         after_down = _snapshot(scratch)
-        runner.apply_plan(scratch_settings, scratch, graph, plan, events)
+        apply_plan(copy, plan)
         second = _snapshot(scratch)
     found = [f"after the rollback, {line}" for line in catalog.differences(before, after_down)]
     found += [f"after re-applying, {line}" for line in catalog.differences(first, second)]
     return Verification(str(scratch.database), found)
+
+
+def _quiet(event: Event) -> None:
+    """A verification's own steps are not reported as the target's."""
 
 
 def _snapshot(url: URL) -> catalog.Snapshot:

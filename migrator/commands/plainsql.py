@@ -4,16 +4,14 @@ The plain format is one file per migration, `{id}_{service}_{description}.sql`, 
 `-- Key: value` comments (Migration, Service, Author, Date, Dependencies) and its statements
 wrapped in BEGIN/COMMIT, and the rollback under the same name in a `rollback/` folder beside
 it. `import_sql` turns such files into revision files, keeping their ids, dependencies and
-bodies; `export_sql` writes every revision back out that way (statements PostgreSQL refuses in
-a transaction stand outside BEGIN/COMMIT), with an ORDER file listing them in dependency order
-for an operator who must apply them by hand.
+bodies; `export_sql` writes every revision back out that way, its statements the plan's (those
+PostgreSQL refuses in a transaction stand outside BEGIN/COMMIT), with an ORDER file listing them
+in dependency order for an operator who must apply them by hand.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,59 +20,38 @@ from pglast import ast
 
 from migrator.config import Settings, alembic_config
 from migrator.errors import UsageError
-from migrator.model import guards, services, sql
+from migrator.model import guards, render, services, sql, template
+from migrator.model import plan as planning
 from migrator.model.graph import RevisionGraph
-from migrator.run import autogenerate as authoring
+from migrator.model.revision import HEADER_FIELDS, Revision, parse_header
 
 ORDER_FILE = "ORDER"
 
 
-def _header(fields: dict[str, str], revision: str, down_revision: object) -> str:
-    lines = [f"-- {key}: {fields.get(key, '')}" for key in guards.HEADER_FIELDS]
-    lines.append(f"-- Revision: {revision} (after {down_revision or 'nothing'} in its service)")
+def _header(revision: Revision) -> str:
+    lines = [f"-- {key}: {revision.header.get(key, '')}" for key in HEADER_FIELDS]
+    down = revision.down_revisions[0] if revision.down_revisions else "nothing"
+    lines.append(f"-- Revision: {revision.id} (after {down} in its service)")
     return "\n".join(lines)
 
 
-def _wrapped(body: str) -> str:
-    """The statements with BEGIN/COMMIT around each run that may share a transaction."""
-    parts = []
-    statements = sql.split(body)
-    for transactional, group in itertools.groupby(statements, key=lambda s: s.transactional):
-        texts = "\n\n".join(f"{statement.text};" for statement in group)
-        parts.append(f"BEGIN;\n\n{texts}\n\nCOMMIT;" if transactional else texts)
-    return "\n\n".join(parts)
-
-
-def _python_warning(function: Callable[[], None], path: Path) -> str:
-    """A warning when the revision does more than run its SQL body (a batched backfill):
-    plain SQL cannot carry that part."""
-    if set(function.__code__.co_names) <= {"run_sql", "UPGRADE", "DOWNGRADE"}:
-        return ""
-    return (
-        f"-- WARNING: {path.name} also runs Python code (for example a batched backfill) that\n"
-        "-- this file does not contain; apply that revision with `migrate up` instead.\n"
-    )
-
-
 def export_sql(graph: RevisionGraph, target: Path) -> list[Path]:
-    """Write every revision as plain SQL into `target`; returns the schema files in order."""
+    """Write every revision as plain SQL into `target`; returns the schema files in order.
+    The statements are the plan's: a backfill is the UPDATE it amounts to."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise UsageError(
+            f"{target} exists and is not an empty folder; export into a new folder so that no "
+            "file is overwritten"
+        )
     written = []
     for revision in graph.in_order(graph.revisions):
-        known = graph.revisions[revision]
-        module = graph.module(revision)
-        header = guards.parse_header(module.__doc__ or "")
+        known = graph[revision]
         name = known.path.with_suffix(".sql").name
-        for folder, body, function in (
-            ("schema", module.UPGRADE, module.upgrade),
-            ("rollback", module.DOWNGRADE, module.downgrade),
-        ):
+        for folder, direction in (("schema", "upgrade"), ("rollback", "downgrade")):
+            [item] = planning.build(graph, (), direction, [revision]).items
             path = target / known.service.name / folder / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            down = known.down_revisions[0] if known.down_revisions else None
-            path.write_text(
-                f"{_header(header, revision, down)}\n{_python_warning(function, known.path)}\n"
-                f"{_wrapped(body)}\n"
-            )
+            path.write_text(f"{_header(known)}\n\n{render.script(item)}\n")
         written.append(target / known.service.name / "schema" / name)
     (target / ORDER_FILE).write_text("".join(f"{path.relative_to(target)}\n" for path in written))
     return written
@@ -147,7 +124,7 @@ def read_plain(path: Path, service: services.Service) -> PlainMigration:
     return PlainMigration(
         path=path,
         revision=revision,
-        header=guards.parse_header(_leading_comments(path.read_text())),
+        header=parse_header(_leading_comments(path.read_text())),
         upgrade=_body(path),
         downgrade=_body(rollback),
     )
@@ -186,8 +163,8 @@ def import_sql(settings: Settings, graph: RevisionGraph, source: Path, service: 
     written = []
     for migration in migrations:
         first = not branch and not written
-        arguments = authoring.template_args(
-            settings,
+        arguments = template.arguments(
+            settings.project_root,
             chosen,
             migration.header.get("Migration") or _description(migration, chosen),
             migration.dependencies,

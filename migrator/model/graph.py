@@ -1,4 +1,4 @@
-"""The revision graph: Alembic's ScriptDirectory seen per service, and the plans built on it.
+"""The revision graph: every revision the model read, as one history across the services.
 
 Alembic knows revisions, branches and `depends_on`; what it does not offer is the view people
 ask for ("where is crm?", "what else goes if I roll this back?"). Alembic's version table also
@@ -12,47 +12,16 @@ import graphlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from alembic.script.revision import RevisionError
-from alembic.util import CommandError
 
 from migrator.errors import MigratorError
+from migrator.model import revision as revision_model
 from migrator.model import services
+from migrator.model.revision import Revision
 from migrator.model.services import Service
-
-PHASES = (None, "expand", "contract")
 
 
 class GraphError(MigratorError):
     """The revision files do not form a valid history."""
-
-
-def _as_tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value)
-
-
-@dataclass(frozen=True)
-class Revision:
-    """One revision file, as the graph needs it."""
-
-    id: str
-    service: Service
-    down_revisions: tuple[str, ...]
-    dependencies: tuple[str, ...]
-    path: Path
-    message: str
-    phase: str | None = None  # expand | contract | None (no blue-green concern)
-
-    @property
-    def parents(self) -> tuple[str, ...]:
-        return self.down_revisions + self.dependencies
 
 
 @dataclass(frozen=True)
@@ -68,36 +37,32 @@ class ServiceStatus:
 class RevisionGraph:
     """All revisions of all services, with the questions the commands ask of them."""
 
-    def __init__(
-        self, revisions: Iterable[Revision], script: ScriptDirectory | None = None
-    ) -> None:
-        self.script = script
-        self.revisions = {revision.id: revision for revision in revisions}
+    def __init__(self, revisions: Iterable[Revision]) -> None:
+        self.revisions: dict[str, Revision] = {}
+        for revision in revisions:
+            other = self.revisions.get(revision.id)
+            if other is not None:
+                raise GraphError(
+                    f"revision id {revision.id} is used by two files, {other.location} and "
+                    f"{revision.location}; give one of them the next free id"
+                )
+            self.revisions[revision.id] = revision
         self._children: dict[str, set[str]] = {rev: set() for rev in self.revisions}
         for revision in self.revisions.values():
             for parent in revision.parents:
+                if parent not in self.revisions:
+                    field = "down_revision" if parent in revision.down_revisions else "depends_on"
+                    raise GraphError(
+                        f"{revision.location} names {parent} in its {field}, and no revision "
+                        f"file defines it; fix {field}"
+                    )
                 self._children[parent].add(revision.id)
         self._order = self._topological_order()
 
     @classmethod
-    def load(cls, config: Config) -> RevisionGraph:
-        """Read every revision file through Alembic, turning its errors into readable ones."""
-        return cls.of_script(ScriptDirectory.from_config(config), config)
-
-    @classmethod
-    def of_script(cls, script: ScriptDirectory, config: Config) -> RevisionGraph:
-        """The graph of a ScriptDirectory already loaded (env.py has Alembic's own)."""
-        try:
-            scripts = list(script.walk_revisions("base", "heads"))
-        except (RevisionError, CommandError) as error:
-            raise GraphError(f"the revision files do not form a valid history: {error}") from error
-        except KeyError as error:  # Alembic's map lookup of a depends_on naming no revision
-            missing = str(error.args[0])
-            raise GraphError(
-                f"{_files_naming(config, missing)} depend(s) on revision {missing}, which no "
-                "revision file defines; fix depends_on"
-            ) from error
-        return cls((_revision_of(s) for s in scripts), script)
+    def load(cls, project_root: Path) -> RevisionGraph:
+        """Every revision file of the project, read by the revision model."""
+        return cls(revision_model.read_all(project_root))
 
     def _topological_order(self) -> list[str]:
         """Every revision after its parents; among equals, by id, which is by date."""
@@ -121,12 +86,6 @@ class RevisionGraph:
             raise GraphError(
                 f"no revision {revision!r} in the project; `migrate status` lists the heads"
             ) from None
-
-    def module(self, revision: str) -> ModuleType:
-        """The loaded revision file, for what only its code knows (SQL bodies, overrides)."""
-        if self.script is None:
-            raise GraphError("this revision graph was built without its revision files")
-        return self.script.get_revision(revision).module
 
     def in_order(self, revisions: Iterable[str]) -> list[str]:
         wanted = set(revisions)
@@ -168,7 +127,7 @@ class RevisionGraph:
             )
         return self.ancestors(heads)
 
-    def upgrade_plan(
+    def upgrade_revisions(
         self, applied: set[str], targets: Iterable[str], phase: str | None = None
     ) -> list[str]:
         """The revisions `up` will apply to reach `targets`, in order. With `phase="expand"`,
@@ -203,7 +162,7 @@ class RevisionGraph:
             )
         return rows
 
-    def rollback_plan(self, revision: str, applied: set[str]) -> list[str]:
+    def rollback_revisions(self, revision: str, applied: set[str]) -> list[str]:
         """What rolling back `revision` takes: it and every applied revision that needs it,
         newest first."""
         if revision not in applied:
@@ -236,33 +195,3 @@ class RevisionGraph:
         if rev.down_revisions:
             return rev.down_revisions[0]
         return f"{rev.service.branch_label}@base"
-
-
-def _files_naming(config: Config, revision: str) -> str:
-    """The revision files that mention `revision`, to point at a broken depends_on."""
-    folders = [Path(folder) for folder in config.get_version_locations_list() or []]
-    names = [p.name for f in folders for p in sorted(f.glob("*.py")) if revision in p.read_text()]
-    return ", ".join(names) or "a revision file"
-
-
-def _revision_of(script) -> Revision:
-    path = Path(script.path)
-    service = services.service_of_versions_dir(path)
-    if service is None:
-        raise GraphError(
-            f"{path.name} is not in a services/<service>/versions folder; move it to its service"
-        )
-    phase = getattr(script.module, "phase", None)
-    if phase not in PHASES:
-        raise GraphError(
-            f"{path.name} declares phase = {phase!r}; use 'expand', 'contract' or leave it out"
-        )
-    return Revision(
-        id=script.revision,
-        service=service,
-        down_revisions=_as_tuple(script.down_revision),
-        dependencies=_as_tuple(script.dependencies),
-        path=path,
-        message=(script.doc or "").strip(),
-        phase=phase,
-    )

@@ -3,76 +3,21 @@
 Alembic accepts any file that defines `revision`; the platform relies on more: the file sits in
 its own service's folder and is named `{YYYYMMDD}_{NNN}_{service}_{description}.py` after its
 id, its header (read by people and by `export-sql`) agrees with the code, and no id repeats
-(Alembic would silently keep one of two files). The files are read with Python's own parser,
+(Alembic would silently keep one of two files). The files are read by the revision model,
 never imported, so a broken file is reported rather than crashing the check.
 """
 
 from __future__ import annotations
 
-import ast
 import datetime
 import json
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from migrator.errors import UsageError
+from migrator.model import revision as revision_model
 from migrator.model import services
-
-HEADER_FIELDS = ("Migration", "Service", "Author", "Date", "Dependencies")
-
-
-@dataclass(frozen=True)
-class RevisionFile:
-    """What a revision file declares, read without running it."""
-
-    path: Path
-    folder_service: str
-    revision: str | None
-    down_revision: Any
-    depends_on: tuple[str, ...]
-    header: dict[str, str]
-
-
-def read(path: Path) -> RevisionFile:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    values: dict[str, Any] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            if isinstance(target, ast.Name):
-                try:
-                    values[target.id] = ast.literal_eval(node.value)
-                except ValueError:
-                    values[target.id] = None
-    depends = values.get("depends_on") or ()
-    return RevisionFile(
-        path=path,
-        folder_service=path.parent.parent.name,
-        revision=values.get("revision"),
-        down_revision=values.get("down_revision"),
-        depends_on=(depends,) if isinstance(depends, str) else tuple(depends),
-        header=parse_header(ast.get_docstring(tree) or ""),
-    )
-
-
-def parse_header(docstring: str) -> dict[str, str]:
-    """`Key: value` lines of the header, for the known keys."""
-    header = {}
-    for line in docstring.splitlines():
-        key, separator, value = line.partition(":")
-        if separator and key.strip() in HEADER_FIELDS:
-            header[key.strip()] = value.strip()
-    return header
-
-
-def revision_files(project_root: Path) -> list[Path]:
-    return sorted(
-        path
-        for path in (project_root / "services").glob("*/versions/*.py")
-        if not path.name.startswith("__")
-    )
+from migrator.model.revision import Revision
 
 
 def problems_by_file(project_root: Path) -> dict[Path, list[str]]:
@@ -80,22 +25,20 @@ def problems_by_file(project_root: Path) -> dict[Path, list[str]]:
     every file that carries it."""
     found: dict[Path, list[str]] = defaultdict(list)
     by_id: dict[str, list[Path]] = defaultdict(list)
-    files = []
-    for path in revision_files(project_root):
-        try:
-            files.append(read(path))
-        except SyntaxError as error:
-            found[path].append(f"does not parse as Python: {error}")
-    service_of = {f.revision: f.folder_service for f in files if f.revision}
-    for file in files:
-        if file.revision:
-            by_id[file.revision].append(file.path)
-        found[file.path] += _file_problems(file, service_of)
-    for revision, paths in by_id.items():
+
+    def unreadable(path: Path, error: revision_model.RevisionFileError) -> None:
+        found[path].append(str(error).removeprefix(f"{path.name}").lstrip(": "))
+
+    revisions = revision_model.read_all(project_root, on_error=unreadable)
+    service_of = {revision.id: revision.service.name for revision in revisions}
+    for revision in revisions:
+        by_id[revision.id].append(revision.path)
+        found[revision.path] += _file_problems(revision, service_of)
+    for rev, paths in by_id.items():
         if len(paths) > 1:
             names = ", ".join(str(p.relative_to(project_root)) for p in paths)
             for path in paths:
-                found[path].append(f"revision id {revision} is used by {len(paths)} files: {names}")
+                found[path].append(f"revision id {rev} is used by {len(paths)} files: {names}")
     return {path: problems for path, problems in found.items() if problems}
 
 
@@ -108,28 +51,24 @@ def problems(project_root: Path) -> list[str]:
     ]
 
 
-def _file_problems(file: RevisionFile, service_of: dict[str, str]) -> list[str]:
+def _file_problems(revision: Revision, service_of: dict[str, str]) -> list[str]:
     found = []
-    try:
-        folder = services.resolve(file.folder_service)
-    except UsageError:
-        return [f"sits in services/{file.folder_service}, which is not a service"]
-    if not file.revision:
-        return ["defines no revision id"]
-    expected_prefix = f"{file.revision}_{folder.name}_"
+    folder = revision.service
+    expected_prefix = f"{revision.id}_{folder.name}_"
     if not (
-        file.path.name.startswith(expected_prefix) and len(file.path.stem) > len(expected_prefix)
+        revision.path.name.startswith(expected_prefix)
+        and len(revision.path.stem) > len(expected_prefix)
     ):
         found.append(
             f"is not named {{revision}}_{{service}}_{{description}}.py; expected "
             f"{expected_prefix}<description>.py"
         )
-    if not is_house_id(file.revision):
-        found.append(f"revision id {file.revision!r} is not YYYYMMDD_NNN (a real date)")
-    missing = [field for field in HEADER_FIELDS if not file.header.get(field)]
+    if not is_house_id(revision.id):
+        found.append(f"revision id {revision.id!r} is not YYYYMMDD_NNN (a real date)")
+    missing = [field for field in revision_model.HEADER_FIELDS if not revision.header.get(field)]
     if missing:
         found.append(f"header lacks {', '.join(missing)}")
-    declared = file.header.get("Service")
+    declared = revision.header.get("Service")
     if declared:
         try:
             if services.resolve(declared) != folder:
@@ -138,18 +77,18 @@ def _file_problems(file: RevisionFile, service_of: dict[str, str]) -> list[str]:
                 )
         except UsageError:
             found.append(f"header names an unknown service {declared!r}")
-    dependencies = file.header.get("Dependencies")
+    dependencies = revision.header.get("Dependencies")
     if dependencies:
         try:
             listed = json.loads(dependencies)
         except json.JSONDecodeError:
             listed = None
-        if not isinstance(listed, list) or sorted(listed) != sorted(file.depends_on):
+        if not isinstance(listed, list) or sorted(listed) != sorted(revision.dependencies):
             found.append(
                 f"header says Dependencies: {dependencies} but depends_on is "
-                f"{json.dumps(sorted(file.depends_on))}"
+                f"{json.dumps(sorted(revision.dependencies))}"
             )
-    for parent in _as_tuple(file.down_revision):
+    for parent in revision.down_revisions:
         owner = service_of.get(parent)
         if owner is not None and owner != folder.name:
             found.append(
@@ -157,12 +96,6 @@ def _file_problems(file: RevisionFile, service_of: dict[str, str]) -> list[str]:
                 "its own folder (use depends_on for other services)"
             )
     return found
-
-
-def _as_tuple(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def is_house_id(revision: str | None) -> bool:

@@ -1,78 +1,158 @@
-"""A plan: exactly which revisions a run will apply or roll back, from which database state.
+"""The plan: exactly which revisions a run applies or rolls back, and the steps each runs.
+
+This is the one place plans are built. `plan`, `up --sql`, `down --sql`, `export-sql`, `verify`,
+the approval hash and the runner all consume a Plan, so what a reviewer reads, what production
+approves and what runs are the same statements in the same order.
 
 Production applies nothing that was not approved, so the approval names the plan by a short
-hash over everything that decides what runs: the database's current heads, the direction, the
-revisions in order and each one's checksum. If a file or the database moves after the plan was
-read, its hash changes and the approval no longer fits.
+hash over everything that decides what runs: the database's heads, the direction, the revisions
+in order and the checksum of each one's steps in that direction (DOWNGRADE for a rollback). If
+a file or the database moves after the plan was read, its hash changes and the approval no
+longer fits.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from migrator.model import sql
+from migrator.errors import MigratorError, UsageError
+from migrator.model import services
 from migrator.model.graph import RevisionGraph
-from migrator.revision import checksum
+from migrator.model.revision import Revision, Step
+
+DIRECTIONS = ("upgrade", "downgrade")
+PHASES = ("expand", "contract")
+
+
+@dataclass(frozen=True)
+class PlannedRevision:
+    """One revision of a plan, with the steps it runs in the plan's direction."""
+
+    revision: Revision
+    direction: str
+
+    @property
+    def id(self) -> str:
+        return self.revision.id
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return self.revision.steps(self.direction)
+
+    @property
+    def checksum(self) -> str:
+        return self.revision.checksum(self.direction)
 
 
 @dataclass(frozen=True)
 class Plan:
     direction: str  # upgrade | downgrade
     database_heads: tuple[str, ...]
-    revisions: tuple[str, ...]
-    checksums: tuple[str, ...]
+    items: tuple[PlannedRevision, ...]
+
+    @property
+    def revisions(self) -> tuple[str, ...]:
+        return tuple(item.id for item in self.items)
 
     @property
     def hash(self) -> str:
         document = json.dumps(
-            [self.direction, sorted(self.database_heads), self.revisions, self.checksums]
+            [
+                self.direction,
+                sorted(self.database_heads),
+                [[item.id, item.checksum] for item in self.items],
+            ]
         )
         return hashlib.sha256(document.encode()).hexdigest()[:12]
 
     def __bool__(self) -> bool:
-        return bool(self.revisions)
+        return bool(self.items)
 
     def summary(self) -> str:
         verb = "apply" if self.direction == "upgrade" else "roll back"
-        return f"{verb} {len(self.revisions)} revision(s): {', '.join(self.revisions)}"
+        return f"{verb} {len(self.items)} revision(s): {', '.join(self.revisions)}"
 
 
 def build(
-    graph: RevisionGraph, database_heads: tuple[str, ...], direction: str, revisions: list[str]
+    graph: RevisionGraph, database_heads: Iterable[str], direction: str, revisions: Iterable[str]
 ) -> Plan:
-    return Plan(
-        direction=direction,
-        database_heads=tuple(sorted(database_heads)),
-        revisions=tuple(revisions),
-        checksums=tuple(checksum(graph.module(rev)) for rev in revisions),
-    )
+    """The plan of `revisions`, in the order given; refuses a revision whose steps in this
+    direction cannot run (a body that does not parse, BEGIN/COMMIT in a body), naming the
+    file and line, before anything runs."""
+    if direction not in DIRECTIONS:
+        raise UsageError(f"direction {direction!r}: use upgrade or downgrade")
+    items = []
+    for rev in revisions:
+        revision = graph[rev]
+        revision.refuse_unless_runnable(direction)
+        items.append(PlannedRevision(revision, direction))
+    return Plan(direction, tuple(sorted(database_heads)), tuple(items))
 
 
-def render(graph: RevisionGraph, plan: Plan) -> str:
-    """The plan as a reviewer reads it: each revision with its SQL, statement by statement,
-    marked with where it runs."""
-    body_name = "UPGRADE" if plan.direction == "upgrade" else "DOWNGRADE"
-    lines = [f"-- plan {plan.hash}: {plan.summary()}"]
-    for number, rev in enumerate(plan.revisions, start=1):
-        revision = graph.revisions[rev]
-        phase = f", {revision.phase}" if revision.phase else ""
-        lines.append("")
-        lines.append(
-            f"-- [{number}] {rev} ({revision.service.name}{phase}) {revision.path.name}: "
-            f"{revision.message.splitlines()[0] if revision.message else ''}"
-        )
-        body = getattr(graph.module(rev), body_name, None)
-        if not isinstance(body, str):
-            lines.append(f"--   Python code, no {body_name} SQL: read {revision.path.name}")
-            continue
-        for statement in sql.split(body):
-            where = (
-                "in the revision's transaction"
-                if statement.transactional
-                else ("outside a transaction (autocommit)")
-            )
-            lines.append(f"--   line {statement.line}, {where}:")
-            lines.append(statement.text + ";")
-    return "\n".join(lines)
+def named_revision(graph: RevisionGraph, version: str, service: str | None) -> str:
+    """The revision `--version` names, refusing one that `--service` contradicts."""
+    revision = graph[version]
+    if service is not None and revision.service != services.resolve(service):
+        raise UsageError(f"revision {version} belongs to {revision.service.name}, not {service}")
+    return revision.id
+
+
+def upgrade_targets(graph: RevisionGraph, service: str | None, version: str | None) -> list[str]:
+    """The revisions `up` aims at: one revision, one service's head, or every head."""
+    if version is not None:
+        return [named_revision(graph, version, service)]
+    if service is not None:
+        chosen = services.resolve(service)
+        branch = graph.branch(chosen)
+        if not branch:
+            raise UsageError(f"service {chosen.name} has no revisions yet; nothing to apply")
+        return [branch[-1].id]
+    return sorted(graph.heads_of(set(graph.revisions)))
+
+
+def upgrade(
+    graph: RevisionGraph,
+    database_heads: Iterable[str],
+    targets: Iterable[str],
+    phase: str | None = None,
+) -> Plan:
+    """What `up` applies to reach `targets` from the database's heads. With `phase="expand"`,
+    each branch stops before its first contract revision (and so does whatever needs one)."""
+    if phase is not None and phase not in PHASES:
+        raise UsageError(f"--phase {phase!r}: use expand or contract")
+    heads = tuple(database_heads)
+    pending = graph.upgrade_revisions(graph.applied(heads), targets, phase)
+    return build(graph, heads, "upgrade", pending)
+
+
+def rollback(
+    graph: RevisionGraph,
+    database_heads: Iterable[str],
+    *,
+    service: str | None = None,
+    version: str | None = None,
+    applied_order: Mapping[str, int] | None = None,
+) -> Plan:
+    """What `down` rolls back: the named revision, the newest of a service, or the revision
+    applied last (by the history's order); with every applied revision that needs it, newest
+    first."""
+    heads = tuple(database_heads)
+    applied = graph.applied(heads)
+    if version is not None:
+        revision = named_revision(graph, version, service)
+    else:
+        chosen = services.resolve(service) if service is not None else None
+        last = graph.last_applied(applied, chosen, applied_order)
+        if last is None:
+            where = f"of {chosen.name} " if chosen else ""
+            raise MigratorError(f"no migration {where}is applied; nothing to roll back")
+        revision = last
+    return build(graph, heads, "downgrade", graph.rollback_revisions(revision, applied))
+
+
+def reverse(graph: RevisionGraph, applied_plan: Plan, database_heads: Iterable[str]) -> Plan:
+    """The rollback of an upgrade plan once it is applied (verification runs both)."""
+    return build(graph, database_heads, "downgrade", reversed(applied_plan.revisions))

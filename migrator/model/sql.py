@@ -20,7 +20,13 @@ from migrator.errors import MigratorError
 
 
 class SqlError(MigratorError):
-    """A body that PostgreSQL's parser rejects, or that the tool refuses to run."""
+    """A body that PostgreSQL's parser rejects, or that the tool refuses to run; `line` is
+    where (a file line when the caller said where the body starts)."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        super().__init__(f"line {line}: {reason}" if line is not None else reason)
+        self.reason = reason
+        self.line = line
 
 
 @dataclass(frozen=True)
@@ -97,51 +103,57 @@ def _line_of(sql: str, offset: int) -> int:
     return sql.count("\n", 0, offset) + 1
 
 
-def parse(sql: str) -> tuple[ast.RawStmt, ...]:
-    """Parse a body, turning the parser's complaint into a message with the line number."""
+def parse(sql: str, first_line: int = 1) -> tuple[ast.RawStmt, ...]:
+    """Parse a body, turning the parser's complaint into a message with its line (counted
+    from `first_line`, the line the body starts on in its file)."""
     try:
         return pglast.parse_sql(sql)
     except ParseError as error:
         message, *rest = error.args
-        where = f" at line {_line_of(sql, rest[0])}" if rest and isinstance(rest[0], int) else ""
-        raise SqlError(f"SQL does not parse{where}: {message}") from error
+        line = (
+            _line_of(sql, rest[0]) + first_line - 1 if rest and isinstance(rest[0], int) else None
+        )
+        raise SqlError(f"SQL does not parse: {message}", line) from error
 
 
-def split(sql: str) -> list[Statement]:
-    """Split a body into statements, each marked with where it must run.
+def split(sql: str, first_line: int = 1) -> list[Statement]:
+    """Split a body into statements, each marked with where it must run and the line it
+    starts on (counted from `first_line`).
 
     Bodies hold no BEGIN/COMMIT/ROLLBACK: the tool owns transactions, and a COMMIT inside a
     body would silently end the revision's transaction before its version row is written.
     """
-    return list(_split_once(sql))
+    return list(_split_once(sql, first_line))
 
 
 @lru_cache(maxsize=4096)
-def _split_once(sql: str) -> tuple[Statement, ...]:
-    """A body is parsed when it runs and again for its checksum; once is enough."""
-    return tuple(_statements(sql))
+def _split_once(sql: str, first_line: int) -> tuple[Statement, ...]:
+    """Bodies repeat (a plan, its hash, its run); one parse each is enough."""
+    return tuple(_statements(sql, first_line))
 
 
-def located(sql: str) -> list[tuple[ast.RawStmt, int]]:
-    """Every statement's parse tree with the body line it starts on (blank lines and comments
+def located(sql: str, first_line: int = 1) -> list[tuple[ast.RawStmt, int]]:
+    """Every statement's parse tree with the line it starts on (blank lines and comments
     before it skipped), transaction control included: for readers such as lint."""
     found = []
-    for raw in parse(sql):
+    for raw in parse(sql, first_line):
         start = raw.stmt_location or 0
         end = start + raw.stmt_len if raw.stmt_len else len(sql)
-        found.append((raw, _line_of(sql, start) + _leading_newlines(sql[start:end])))
+        line = _line_of(sql, start) + _leading_newlines(sql[start:end]) + first_line - 1
+        found.append((raw, line))
     return found
 
 
-def _statements(sql: str) -> Iterator[Statement]:
-    for raw, line in located(sql):
+def _statements(sql: str, first_line: int) -> Iterator[Statement]:
+    for raw, line in located(sql, first_line):
         start = raw.stmt_location or 0
         end = start + raw.stmt_len if raw.stmt_len else len(sql)
         text = sql[start:end].strip()
         if isinstance(raw.stmt, ast.TransactionStmt):
             raise SqlError(
-                f"line {line}: {text.splitlines()[0]!r} controls transactions; remove it, "
-                "the tool runs each revision in its own transaction"
+                f"`{text.splitlines()[0]}` controls transactions; remove it, the tool runs "
+                "each revision in its own transaction",
+                line,
             )
         yield Statement(text, not must_run_outside_transaction(raw.stmt), line, raw.stmt)
 

@@ -10,20 +10,16 @@ a new hash, and the stale template is dropped.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from psycopg import sql as pgsql
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
-from migrator import commands
 from migrator.config import Settings
 from migrator.database import connect
-from migrator.events import EventSink
 from migrator.model import services
-from migrator.model.graph import RevisionGraph
-from migrator.ops import policy, seeds
+from migrator.ops import seeds
 
 TEMPLATE_PREFIX = "migrator_tpl_"
 
@@ -64,16 +60,16 @@ def _exists(connection: Connection, name: str) -> bool:
     )
 
 
-def reset(
-    settings: Settings, url: URL, load_graph: Callable[[], RevisionGraph], events: EventSink
-) -> Reset:
-    """Drop and recreate the development database at head with its seeds. The revision graph
-    is loaded only when the template cache misses."""
-    rules = policy.for_settings(settings)
-    commands.refuse_unless_allowed(rules, "dev reset")
+def template_name(settings: Settings, url: URL, which_seeds: str | None) -> str:
+    """The template a reset of `url`'s database clones: named by the files it replays."""
+    key = template_key(settings, which_seeds)
+    return f"{TEMPLATE_PREFIX}{str(url.database)[:40]}_{key}"
+
+
+def recreate(url: URL, template: str) -> bool:
+    """Drop the database and create it again: a clone of `template` when it exists (True),
+    else empty (False), for the caller to migrate and keep as the template."""
     database = str(url.database)
-    key = template_key(settings, rules.seeds)
-    template = f"{TEMPLATE_PREFIX}{database[:40]}_{key}"
     with connect(_admin(url)) as admin:
         admin = admin.execution_options(isolation_level="AUTOCOMMIT")
         admin.exec_driver_sql(f"DROP DATABASE IF EXISTS {_identifier(database)} WITH (FORCE)")
@@ -81,12 +77,14 @@ def reset(
             admin.exec_driver_sql(
                 f"CREATE DATABASE {_identifier(database)} TEMPLATE {_identifier(template)}"
             )
-            return Reset(database, template, from_template=True, applied=0)
+            return True
         admin.exec_driver_sql(f"CREATE DATABASE {_identifier(database)}")
-    graph = load_graph()
-    outcome = commands.upgrade(
-        settings, url, graph, events, targets=commands.upgrade_targets(graph, None, None)
-    )
+    return False
+
+
+def keep_as_template(url: URL, template: str) -> None:
+    """Copy the freshly migrated database into `template`, replacing stale templates."""
+    database = str(url.database)
     with connect(_admin(url)) as admin:
         admin = admin.execution_options(isolation_level="AUTOCOMMIT")
         _drop_stale_templates(admin, database)
@@ -97,7 +95,6 @@ def reset(
         admin.exec_driver_sql(
             f"ALTER DATABASE {_identifier(template)} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"
         )
-    return Reset(database, template, from_template=False, applied=len(outcome.plan.revisions))
 
 
 def _drop_stale_templates(admin: Connection, database: str) -> None:

@@ -11,13 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from sqlalchemy.engine import URL
-
 from migrator.config import Settings, pyproject_settings
 from migrator.errors import MigratorError, UsageError
 from migrator.model.plan import Plan
-from migrator.ops import backup
-from migrator.ops.backup import Backup
 from migrator.run import history
 
 BACKUP_MODES = ("never", "before_changes", "mandatory")
@@ -101,9 +97,6 @@ def approval_note(policy: Policy, plan: Plan, approved: str | None, command: str
     return f"approved plan {plan.hash} by {who.os_user}@{who.host}"
 
 
-def backup_before(policy: Policy, settings: Settings, url: URL, plan: Plan) -> Backup | None:
-    """The backup the policy wants before the plan runs (None when it wants none)."""
-    if policy.backup == "never" or not plan:
-        return None
-    label = f"before-{plan.direction}-{len(plan.revisions)}-revisions-{plan.hash}"
-    return backup.create(settings, url, label)
+def wants_backup(policy: Policy, plan: Plan) -> bool:
+    """Whether the policy wants a backup before the plan runs."""
+    return policy.backup != "never" and bool(plan)

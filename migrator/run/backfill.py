@@ -1,33 +1,21 @@
-"""Data migrations in batches: `backfill(...)` for revision files.
+"""Batched backfills: the run of a revision's `backfill(...)` step.
 
 One `UPDATE` of a large table holds its row locks, and any lock the revision took, for as long
-as it runs; every writer of those rows waits. `backfill` walks the table by primary key
+as it runs; every writer of those rows waits. A backfill walks the table by primary key
 (keyset, composite keys too) and updates one slice per short transaction, which also records a
 checkpoint, so a killed or failed run continues after the last committed slice, and nothing
 is done twice. Each slice runs under the revision's lock_timeout and is retried after a lock
 timeout. The revision is recorded as applied only after the last slice and the validation the
-revision declares.
-
-    def upgrade() -> None:
-        run_sql(UPGRADE)  # e.g. ADD COLUMN email_normalized
-        backfill(
-            "crm.customers",
-            set="email_normalized = lower(email)",
-            where="email_normalized IS NULL",
-            batch_size=5000,
-            validate_empty="SELECT id FROM crm.customers WHERE email_normalized IS NULL",
-        )
+revision declares. What a revision file writes is in `migrator.revision.backfill`.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass
 
 import pglast
-from alembic import op
 from alembic.runtime.migration import MigrationContext
 from pglast import ast
 from psycopg import sql as pgsql
@@ -35,11 +23,11 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from migrator.errors import MigratorError
-from migrator.events import BatchProgress, RetryScheduled
-from migrator.revision import RevisionSource
+from migrator.events import BatchProgress, EventSink, RetryScheduled
+from migrator.model.revision import BackfillStep, Revision
 from migrator.run import lock as locking
 from migrator.run.history import CHECKPOINT_TABLE
-from migrator.run.statements import EXECUTOR_ATTRIBUTE, Executor
+from migrator.run.statements import StatementRunner
 
 
 class BackfillFailed(MigratorError):
@@ -58,67 +46,53 @@ class _Table:
         return pgsql.Identifier(self.schema, self.name)
 
 
-def backfill(
-    table: str,
-    *,
-    set: str,  # named as the SQL it becomes: UPDATE ... SET <set>
-    where: str = "true",
-    batch_size: int = 5000,
-    pause: float = 0.0,
-    target_batch_ms: int | None = None,
-    validate_empty: str | None = None,
-    validate_count: str | None = None,
-    name: str | None = None,
-) -> int:
-    """Update `table` in keyset batches: `SET <set> WHERE <where>`, `batch_size` keys a slice.
+@dataclass(frozen=True)
+class Retries:
+    """How often a slice is tried after a lock timeout, and the pause's base."""
 
-    `pause` sleeps between slices; `target_batch_ms` adapts the slice size to keep each under
-    that duration. `validate_empty` is a query that must return no row once done;
-    `validate_count` a `SELECT count(*) ...` whose result must be the same before and after.
-    Returns the number of rows updated by this run.
-    """
-    caller = sys._getframe(1).f_globals
-    source = RevisionSource.of(caller)
-    context = op.get_context()
-    if context.as_sql:
-        # Offline SQL is applied by hand, in one go: the same change as one statement.
-        context.impl.static_output(
-            f"-- {source.revision}: `migrate up` runs this backfill in slices of {batch_size} "
-            "keys with checkpoints; offline, it is one statement\n"
-            f"UPDATE {table} SET {set} WHERE {where}{context.impl.command_terminator}"
-        )
-        return 0
-    executor: Executor = context.config.attributes[EXECUTOR_ATTRIBUTE]
-    executor.starting(source)
-    job = name or table
+    tries: int
+    backoff_ms: int
+
+
+def run_backfill(
+    context: MigrationContext,
+    runner: StatementRunner,
+    revision: Revision,
+    step: BackfillStep,
+    retries: Retries,
+    events: EventSink,
+) -> int:
+    """Update the step's table in keyset slices; returns the rows updated by this run."""
+    job = step.name or step.table
     connection = context.connection
-    executor.apply_timeouts(connection, source)
-    target = _describe(connection, table)
-    counted_before = _scalar(connection, validate_count) if validate_count else None
-    with executor.outside_transaction(context):
-        done = _run_slices(
-            context, executor, source, job, target, set, where, batch_size, pause, target_batch_ms
-        )
+    runner.apply_timeouts(connection, revision)
+    target = _describe(connection, step.table)
+    counted_before = _scalar(connection, step.validate_count) if step.validate_count else None
+    with runner.outside_transaction(context):
+        done = _run_slices(context, runner, revision, job, target, step, retries, events)
     connection = context.connection
-    if validate_empty:
-        offending = _scalar(connection, f"SELECT count(*) FROM ({validate_empty}) AS offending")
+    where = f"revision {revision.id} ({revision.at(step.line)})"
+    if step.validate_empty:
+        offending = _scalar(
+            connection, f"SELECT count(*) FROM ({step.validate_empty}) AS offending"
+        )
         if offending:
             raise BackfillFailed(
-                f"revision {source.revision}: backfill of {table} left {offending} row(s) that "
-                f"its validation rejects (`{validate_empty.strip()}`); fix the SET/WHERE and run "
-                "`migrate up` again"
+                f"{where}: backfill of {step.table} left {offending} row(s) that its "
+                f"validation rejects (`{step.validate_empty.strip()}`); fix the SET/WHERE and "
+                "run `migrate up` again"
             )
-    if validate_count:
-        counted_after = _scalar(connection, validate_count)
+    if step.validate_count:
+        counted_after = _scalar(connection, step.validate_count)
         if counted_after != counted_before:
             raise BackfillFailed(
-                f"revision {source.revision}: backfill of {table} changed `{validate_count}` "
+                f"{where}: backfill of {step.table} changed `{step.validate_count}` "
                 f"from {counted_before} to {counted_after}"
             )
     connection.exec_driver_sql(
-        f"DELETE FROM {executor.schema_identifier}.{CHECKPOINT_TABLE} "
+        f"DELETE FROM {runner.schema_identifier}.{CHECKPOINT_TABLE} "
         "WHERE revision = %s AND name = %s",
-        (source.revision, job),
+        (revision.id, job),
     )
     return done
 
@@ -193,33 +167,31 @@ def _slice_statement(target: _Table, set_sql: str, where_sql: str, after: bool) 
 
 def _run_slices(
     context: MigrationContext,
-    executor: Executor,
-    source: RevisionSource,
+    runner: StatementRunner,
+    revision: Revision,
     job: str,
     target: _Table,
-    set_sql: str,
-    where_sql: str,
-    batch_size: int,
-    pause: float,
-    target_batch_ms: int | None,
+    step: BackfillStep,
+    retries: Retries,
+    events: EventSink,
 ) -> int:
     connection = context.connection.execution_options(no_parameters=False)
-    checkpoints = f"{executor.schema_identifier}.{CHECKPOINT_TABLE}"
+    checkpoints = f"{runner.schema_identifier}.{CHECKPOINT_TABLE}"
     row = connection.exec_driver_sql(
         f"SELECT last_key, rows_done FROM {checkpoints} WHERE revision = %s AND name = %s",
-        (source.revision, job),
+        (revision.id, job),
     ).first()
     last_key = json.loads(row[0]) if row and isinstance(row[0], str) else (row[0] if row else None)
     done_before = int(row[1]) if row else 0
     total = _scalar(
-        connection, f"SELECT count(*) FROM {target.qualified.as_string()} WHERE ({where_sql})"
+        connection, f"SELECT count(*) FROM {target.qualified.as_string()} WHERE ({step.where})"
     )
     statements = {
-        False: _slice_statement(target, set_sql, where_sql, after=False),
-        True: _slice_statement(target, set_sql, where_sql, after=True),
+        False: _slice_statement(target, step.set, step.where, after=False),
+        True: _slice_statement(target, step.set, step.where, after=True),
     }
-    size, done, started = batch_size, 0, time.monotonic()
-    tries = source.lock_retries or executor.lock_retries
+    size, done, started = step.batch_size, 0, time.monotonic()
+    tries = retries.tries
     while True:
         slice_started = time.monotonic()
         for attempt in range(1, tries + 1):
@@ -239,7 +211,7 @@ def _run_slices(
                         "last_key = EXCLUDED.last_key, rows_done = EXCLUDED.rows_done, "
                         "updated_at = now()",
                         (
-                            source.revision,
+                            revision.id,
                             job,
                             json.dumps(slice_last),
                             done_before + done + updated,
@@ -252,14 +224,15 @@ def _run_slices(
                 sqlstate = getattr(error.orig, "sqlstate", None)
                 if sqlstate != locking.LOCK_NOT_AVAILABLE or attempt == tries:
                     raise BackfillFailed(
-                        f"revision {source.revision}: a slice of {target.schema}.{target.name} "
+                        f"revision {revision.id} ({revision.at(step.line)}): a slice of "
+                        f"{target.schema}.{target.name} "
                         f"failed: {str(error.orig).strip().splitlines()[0]} [SQLSTATE {sqlstate}]"
                         "; `migrate up` continues after the last committed slice"
                     ) from error
-                delay = locking.retry_delay_ms(attempt, executor.retry_backoff_ms)
-                executor.events(
+                delay = locking.retry_delay_ms(attempt, retries.backoff_ms)
+                events(
                     RetryScheduled(
-                        source.revision,
+                        revision.id,
                         attempt,
                         tries,
                         delay,
@@ -272,9 +245,9 @@ def _run_slices(
         done += updated
         last_key = slice_last
         elapsed = time.monotonic() - started
-        executor.events(
+        events(
             BatchProgress(
-                source.revision,
+                revision.id,
                 f"{target.schema}.{target.name}",
                 done_before + done,
                 done_before + total,
@@ -283,12 +256,12 @@ def _run_slices(
                 size,
             )
         )
-        if target_batch_ms:
+        if step.target_batch_ms:
             took = (time.monotonic() - slice_started) * 1000
             size = (
                 max(100, int(size / 2))
-                if took > target_batch_ms
-                else (int(size * 1.5) if took < target_batch_ms / 2 else size)
+                if took > step.target_batch_ms
+                else (int(size * 1.5) if took < step.target_batch_ms / 2 else size)
             )
-        if pause:
-            time.sleep(pause)
+        if step.pause:
+            time.sleep(step.pause)

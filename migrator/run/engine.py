@@ -1,24 +1,31 @@
 """One writing run inside env.py: the same for `migrate` and plain `alembic`.
 
-Under the migration lock, the run makes the tool's tables, refuses to build on revisions that
-disagree with their files, then lets Alembic apply its steps (one transaction per revision)
-while it writes each step's history row in that step's own transaction. When a step fails, its
-transaction has rolled back; the run records the failed try on the same connection and either
-gives up or, for a lock timeout, pauses and asks Alembic again: Alembic recomputes the plan from
-the version table, so the run resumes at the failed revision and earlier ones stay applied.
+Alembic decides which steps a command takes and calls each revision's `upgrade()` or
+`downgrade()`; the run decides what those calls execute. It hands Alembic its steps in the
+plan's order (refusing a step the plan does not hold), and when a revision's function calls
+`run_sql` or `backfill`, it runs the next step the revision model read from that file, checking
+that the call is the one the file declares. So the statements that run are the plan's, with
+their file lines, whichever front end started the run.
+
+Under the migration lock, the run refuses to build on revisions that disagree with their files,
+then writes each step's history row in that step's own transaction. When a step fails, its
+transaction has rolled back; the run records the failed try and either gives up or, for a lock
+timeout, pauses and asks Alembic again: Alembic recomputes its steps from the version table, so
+the run resumes at the failed revision and earlier ones stay applied.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -31,18 +38,20 @@ from migrator.events import (
     RetryScheduled,
     StepFailed,
     StepFinished,
+    StepStarted,
 )
+from migrator.model import plan as planning
 from migrator.model.graph import RevisionGraph
-from migrator.model.sql import SqlError
-from migrator.revision import RevisionSource, checksum
+from migrator.model.plan import Plan, PlannedRevision
+from migrator.model.revision import BackfillStep, SqlStep, Step
 from migrator.run import history, validation
 from migrator.run import lock as locking
-from migrator.run.statements import EXECUTOR_ATTRIBUTE, Executor, StatementFailed, set_timeouts
+from migrator.run.backfill import Retries, run_backfill
+from migrator.run.statements import StatementFailed, StatementRunner
 
-# PostgreSQL 14+ notices a vanished client during a long statement and cancels it, so a
-# migrator killed mid-statement does not leave its backend holding locks until the statement
-# would have ended.
-_CLIENT_CHECK_INTERVAL = "1s"
+# Key of Alembic's Config.attributes under which the run is handed to env.py and to the
+# revision files' run_sql and backfill.
+RUN_ATTRIBUTE = "migrator_run"
 
 
 class LockTimeoutExhausted(MigratorError):
@@ -50,23 +59,155 @@ class LockTimeoutExhausted(MigratorError):
 
 
 class RevisionFailed(MigratorError):
-    """A revision failed outside `run_sql` (Python code, or Alembic's own statements)."""
+    """A revision failed outside its statements (Alembic's own statements, a stray call)."""
 
 
-def prepare_session(connection: Connection, settings: Settings) -> None:
-    """The tool's tables, and the session settings every statement of the run shares."""
-    history.ensure_tables(connection, settings.tool_schema)
-    set_timeouts(connection, settings.engine.lock_timeout_ms, settings.engine.statement_timeout_ms)
-    if connection.dialect.server_version_info >= (14,):
-        connection.exec_driver_sql(
-            "SELECT set_config('client_connection_check_interval', %s, false)",
-            (_CLIENT_CHECK_INTERVAL,),
+class PlanMismatch(MigratorError):
+    """Alembic was about to run something the plan does not hold, or a revision's function
+    asked for something its file does not declare."""
+
+
+class StepCursor:
+    """Which planned revision Alembic is running, and which of its steps comes next.
+
+    Alembic iterates the steps its command function returns and calls each revision's
+    function right after taking it, so the cursor learns the revision from the step it hands
+    over, with no need to inspect the caller."""
+
+    def __init__(self, graph: RevisionGraph, plan: Plan | None) -> None:
+        self.graph = graph
+        self.plan = plan
+        self.current: PlannedRevision | None = None
+        self.finished: set[str] = set()
+        self._next = 0
+
+    def _planned(self, revision: str, direction: str) -> PlannedRevision:
+        if self.plan is None:
+            return planning.build(self.graph, (), direction, [revision]).items[0]
+        for item in self.plan.items:
+            if item.id == revision and direction == self.plan.direction:
+                return item
+        raise PlanMismatch(
+            f"Alembic was about to {direction} {revision}, which plan {self.plan.hash} does "
+            "not hold; nothing more was run. Check `migrate status` and plan again"
         )
-    connection.commit()
+
+    def steps_in_plan_order(self, alembic_steps: Iterable[Any]) -> Iterator[Any]:
+        """Alembic's steps, in the plan's order, announcing each as Alembic takes it."""
+        chosen = []
+        for step in alembic_steps:
+            info = step.info
+            if info.is_stamp:
+                chosen.append((None, step))
+                continue
+            direction = "upgrade" if info.is_upgrade else "downgrade"
+            [revision] = info.up_revision_ids
+            chosen.append((self._planned(revision, direction), step))
+        if self.plan is not None:
+            position = {item.id: number for number, item in enumerate(self.plan.items)}
+            chosen.sort(key=lambda pair: -1 if pair[0] is None else position[pair[0].id])
+        for planned, step in chosen:
+            self.current, self._next = planned, 0
+            yield step
+
+    def take(self, kind: type, matches: Callable[[Step], bool], call: str) -> Step:
+        """The next step of the current revision, which must be the call its function made."""
+        planned = self.current
+        if planned is None:
+            raise PlanMismatch(
+                f"{call} was called outside a revision step; revision files call it from "
+                "upgrade() and downgrade() only"
+            )
+        steps = planned.steps
+        revision = planned.revision
+        expected = steps[self._next] if self._next < len(steps) else None
+        if not isinstance(expected, kind) or not matches(expected):
+            declared = f"{revision.at(expected.line)}" if expected else "nothing more"
+            raise PlanMismatch(
+                f"revision {revision.id} ({revision.location}): its {planned.direction}() "
+                f"called {call} where its file declares {declared}; revision functions may "
+                "only call run_sql and backfill with literal arguments"
+            )
+        self._next += 1
+        return expected
+
+    def finish(self) -> PlannedRevision | None:
+        """The revision Alembic just finished; every step it declares must have run."""
+        planned = self.current
+        if planned is not None and self._next != len(planned.steps):
+            raise PlanMismatch(
+                f"revision {planned.id} ({planned.revision.location}): its "
+                f"{planned.direction}() ran {self._next} of its {len(planned.steps)} steps"
+            )
+        self.current = None
+        if planned is not None:
+            self.finished.add(planned.id)
+        return planned
+
+    def refuse_unless_complete(self) -> None:
+        """After the run: every planned revision ran."""
+        if self.plan is None:
+            return
+        left = [rev for rev in self.plan.revisions if rev not in self.finished]
+        if left:
+            raise PlanMismatch(
+                f"plan {self.plan.hash} did not run {', '.join(left)}: Alembic found nothing to "
+                "do for them. Check `migrate status` and plan again"
+            )
 
 
-class WritingRun:
-    """Applies what Alembic plans, with history, retries and progress markers."""
+class _Run:
+    """What online and offline runs share: the cursor, fed by Alembic's steps."""
+
+    cursor: StepCursor
+
+    def announce(self, planned: PlannedRevision) -> None:
+        """A revision is about to run."""
+
+    def steps_function(self, alembic_function: Callable[..., Iterable[Any]]) -> Callable:
+        """Alembic's `fn` for the migration context: its steps, through the cursor."""
+
+        def steps(heads: Any, context: MigrationContext) -> Iterator[Any]:
+            for step in self.cursor.steps_in_plan_order(alembic_function(heads, context)):
+                if self.cursor.current is not None:
+                    self.announce(self.cursor.current)
+                yield step
+
+        return steps
+
+
+class OfflineRun(_Run):
+    """`--sql`: the same steps, written out instead of run; a backfill as its UPDATE."""
+
+    def __init__(self, graph: RevisionGraph, plan: Plan | None = None) -> None:
+        self.cursor = StepCursor(graph, plan)
+
+    def run_sql(self, context: MigrationContext, body: str) -> None:
+        step = self.cursor.take(SqlStep, lambda s: s.body == body, "run_sql")
+        _write(context, step)
+
+    def backfill(self, context: MigrationContext, arguments: dict[str, Any]) -> None:
+        step = self.cursor.take(
+            BackfillStep, lambda s: s.arguments == arguments, f"backfill({arguments['table']!r})"
+        )
+        _write(context, step)
+
+    def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        self.cursor.finish()
+
+
+def _write(context: MigrationContext, step: Step) -> None:
+    terminator = context.impl.command_terminator
+    if step.comment:
+        context.impl.static_output(f"-- {step.comment}")
+    for transactional, group in itertools.groupby(step.statements, lambda s: s.transactional):
+        with contextlib.nullcontext() if transactional else context.autocommit_block():
+            for statement in group:
+                context.impl.static_output(statement.text + terminator)
+
+
+class PlanRun(_Run):
+    """Applies what Alembic steps through, with history, retries and progress markers."""
 
     def __init__(
         self,
@@ -74,84 +215,93 @@ class WritingRun:
         settings: Settings,
         graph: RevisionGraph,
         events: EventSink,
+        *,
+        plan: Plan | None = None,
         note: str | None = None,
-        run_id: uuid.UUID | None = None,
     ) -> None:
         self.connection = connection
-        self.note = note
         self.settings = settings
         self.graph = graph
         self.events = events
-        self.run_id = run_id or uuid.uuid4()
+        self.note = note
+        self.run_id = uuid.uuid4()
         self.who = history.identity(settings.environment)
-        self.executor = Executor(
+        self.cursor = StepCursor(graph, plan)
+        self.statements = StatementRunner(
             schema=settings.tool_schema,
             lock_timeout_ms=settings.engine.lock_timeout_ms,
             statement_timeout_ms=settings.engine.statement_timeout_ms,
             events=events,
-            lock_retries=settings.engine.lock_retries,
-            retry_backoff_ms=settings.engine.retry_backoff_ms,
         )
         self.tries: Counter[str | None] = Counter()
         self.step_started = datetime.now(UTC)
-        self._checksums: dict[str, str] = {}
-        self._revision_of_file = {
-            str(rev.path.resolve()): rev.id for rev in graph.revisions.values()
-        }
-
-    def attributes(self) -> dict[str, Any]:
-        """What revisions reach through Alembic's Config.attributes."""
-        return {EXECUTOR_ATTRIBUTE: self.executor}
+        self.applied: list[str] = []
 
     def refuse_unless_valid(self) -> None:
         found = validation.check(self.connection, self.settings, self.graph)
         validation.refuse_unless_valid(found)
 
+    def announce(self, planned: PlannedRevision) -> None:
+        self.step_started = datetime.now(UTC)
+        self.events(StepStarted(planned.id, planned.revision.service.name))
+
+    def run_sql(self, context: MigrationContext, body: str) -> None:
+        """What a revision's `run_sql(body)` does: run the declared step's statements."""
+        step = self.cursor.take(SqlStep, lambda s: s.body == body, "run_sql")
+        assert isinstance(step, SqlStep) and self.cursor.current is not None
+        self.statements.run(context, self.cursor.current.revision, step.statements)
+
+    def backfill(self, context: MigrationContext, arguments: dict[str, Any]) -> None:
+        """What a revision's `backfill(...)` does: run the declared backfill in slices."""
+        step = self.cursor.take(
+            BackfillStep, lambda s: s.arguments == arguments, f"backfill({arguments['table']!r})"
+        )
+        assert isinstance(step, BackfillStep) and self.cursor.current is not None
+        revision = self.cursor.current.revision
+        tries = revision.settings.lock_retries or self.settings.engine.lock_retries
+        retries = Retries(tries, self.settings.engine.retry_backoff_ms)
+        run_backfill(context, self.statements, revision, step, retries, self.events)
+
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         """Alembic's hook, called inside the step's transaction after the version table moved:
         the history row commits (or rolls back) together with it."""
+        planned = self.cursor.finish()
         direction = "stamp" if step.is_stamp else "upgrade" if step.is_upgrade else "downgrade"
         finished = datetime.now(UTC)
-        connection = ctx.connection
         for revision in step.up_revision_ids or (None,):
             attempt = self.tries[revision] + 1
-            history.record(
-                connection,
-                self.settings.tool_schema,
-                history.Attempt(
-                    run_id=self.run_id,
-                    revision=revision,
-                    service=self._service(revision),
-                    direction=direction,
-                    started_at=self.step_started,
-                    finished_at=finished,
-                    outcome="success",
-                    attempt=attempt,
-                    checksum=self._checksum(revision),
-                    note=self.note,
-                ),
-                self.who,
+            self._record(
+                ctx.connection,
+                revision,
+                direction,
+                attempt,
+                "success",
+                checksum=planned.checksum if planned else self._checksum(revision, "upgrade"),
+                note=self.note,
+                finished=finished,
             )
             if revision is not None:
-                self.executor.finish_revision(connection, revision)
+                self.statements.finish_revision(ctx.connection, revision)
+                if direction != "stamp":
+                    self.applied.append(revision)
                 self.events(
                     StepFinished(
                         revision=revision,
                         service=self._service(revision) or "-",
                         direction=direction,
-                        message=self._message(revision),
+                        message=self.graph[revision].title,
                         duration_ms=round((finished - self.step_started).total_seconds() * 1000),
                         attempt=attempt,
                     )
                 )
             self.tries.pop(revision, None)
-        self.executor.restore_default_timeouts(connection)
+        self.statements.restore_default_timeouts(ctx.connection)
         self.step_started = datetime.now(UTC)
 
     def execute(self, run_migrations: Callable[[], None]) -> None:
         """Run Alembic's steps; after a lock timeout, pause and run what is left again."""
         while True:
-            self.executor.load_progress(self.connection)
+            self.statements.load_progress(self.connection)
             self.step_started = datetime.now(UTC)
             try:
                 run_migrations()
@@ -164,31 +314,42 @@ class WritingRun:
                     raise
                 raise explained from error
 
+    def _failed(self) -> tuple[str | None, str]:
+        planned = self.cursor.current
+        self.cursor.current = None
+        if planned is None:
+            return None, "upgrade"
+        return planned.id, planned.direction
+
     def _retry_after(self, error: BaseException) -> bool:
         """Record the failed try; True when it is worth another."""
         _rollback_quietly(self.connection)
-        revision, direction = self._failed_step(error)
+        revision, direction = self._failed()
         self.tries[revision] += 1
         attempt = self.tries[revision]
         sqlstate = _sqlstate(error)
         tries = self._tries_allowed(revision)
         interrupted = not isinstance(error, Exception)
         retry = sqlstate == locking.LOCK_NOT_AVAILABLE and attempt < tries
+        message = urls.scrub(
+            "interrupted" if interrupted else _message_of(error), self.settings.database_url
+        )
+        statement = error.statement.first_line if isinstance(error, StatementFailed) else None
+        self.events(
+            StepFailed(revision, self._service(revision), attempt, sqlstate, message, statement)
+        )
         self._record_failure(
             revision,
             direction,
             attempt,
             "rolled_back" if retry or interrupted else "failed",
             sqlstate,
-            "interrupted" if interrupted else _message_of(error),
-            error.statement.first_line if isinstance(error, StatementFailed) else None,
+            message,
         )
         if not retry:
             return False
         delay_ms = locking.retry_delay_ms(attempt, self.settings.engine.retry_backoff_ms)
-        self.events(
-            RetryScheduled(str(revision), attempt, tries, delay_ms, f"{_message_of(error)}")
-        )
+        self.events(RetryScheduled(str(revision), attempt, tries, delay_ms, _message_of(error)))
         time.sleep(delay_ms / 1000)
         return True
 
@@ -208,32 +369,50 @@ class WritingRun:
                 "(earlier revisions of this run stay applied)"
             )
         if isinstance(error, DBAPIError):
-            revision, _ = self._failed_step(error)
             return RevisionFailed(
-                f"revision {revision or '?'} failed: {_message_of(error)}; fix it and run "
-                "`migrate up` again"
+                f"the run failed: {_message_of(error)}; fix it and run `migrate up` again"
             )
         return error
 
-    def _failed_step(self, error: BaseException) -> tuple[str | None, str]:
-        """The revision (and direction) whose code raised: the innermost revision file in the
-        traceback, which covers run_sql, Python revisions and helpers alike."""
-        found: tuple[str | None, str] = (getattr(error, "revision", None), "upgrade")
-        trace = error.__traceback__
-        while trace is not None:
-            code = trace.tb_frame.f_code
-            revision = self._revision_of_file.get(str(Path(code.co_filename).resolve()))
-            if revision is not None:
-                found = (revision, "downgrade" if code.co_name == "downgrade" else "upgrade")
-            trace = trace.tb_next
-        return found
-
     def _tries_allowed(self, revision: str | None) -> int:
-        if revision is not None:
-            source = RevisionSource.of(vars(self.graph.module(revision)))
-            if source.lock_retries is not None:
-                return source.lock_retries
+        known = self.graph.revisions.get(revision or "")
+        if known is not None and known.settings.lock_retries is not None:
+            return known.settings.lock_retries
         return self.settings.engine.lock_retries
+
+    def _record(
+        self,
+        connection: Connection,
+        revision: str | None,
+        direction: str,
+        attempt: int,
+        outcome: str,
+        *,
+        checksum: str | None,
+        finished: datetime,
+        note: str | None = None,
+        sqlstate: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        history.record(
+            connection,
+            self.settings.tool_schema,
+            history.Attempt(
+                run_id=self.run_id,
+                revision=revision,
+                service=self._service(revision),
+                direction=direction,
+                started_at=self.step_started,
+                finished_at=finished,
+                outcome=outcome,
+                attempt=attempt,
+                checksum=checksum,
+                sqlstate=sqlstate,
+                error_message=error_message,
+                note=note,
+            ),
+            self.who,
+        )
 
     def _record_failure(
         self,
@@ -243,34 +422,25 @@ class WritingRun:
         outcome: str,
         sqlstate: str | None,
         message: str,
-        statement: str | None,
     ) -> None:
-        scrubbed = urls.scrub(message, self.settings.database_url)
-        self.events(
-            StepFailed(revision, self._service(revision), attempt, sqlstate, scrubbed, statement)
-        )
-        row = history.Attempt(
-            run_id=self.run_id,
-            revision=revision,
-            service=self._service(revision),
-            direction=direction,
-            started_at=self.step_started,
-            finished_at=datetime.now(UTC),
-            outcome=outcome,
-            attempt=attempt,
-            checksum=self._checksum(revision),
-            sqlstate=sqlstate,
-            error_message=scrubbed,
-        )
+        """A failed try's row, on the run's connection, or a new one when it is gone."""
+        reason = ""
         for connection in (self.connection, None):
             try:
-                if connection is None:  # the run's own connection is gone: try a new one
-                    with self.connection.engine.connect() as fresh:
-                        history.record(fresh, self.settings.tool_schema, row, self.who)
-                        fresh.commit()
-                else:
-                    history.record(connection, self.settings.tool_schema, row, self.who)
-                    connection.commit()
+                with contextlib.ExitStack() as stack:
+                    target = connection or stack.enter_context(self.connection.engine.connect())
+                    self._record(
+                        target,
+                        revision,
+                        direction,
+                        attempt,
+                        outcome,
+                        checksum=self._checksum(revision, direction),
+                        finished=datetime.now(UTC),
+                        sqlstate=sqlstate,
+                        error_message=message,
+                    )
+                    target.commit()
                 return
             except DBAPIError as error:
                 _rollback_quietly(self.connection)
@@ -281,19 +451,9 @@ class WritingRun:
         known = self.graph.revisions.get(revision or "")
         return known.service.name if known else None
 
-    def _message(self, revision: str) -> str:
-        known = self.graph.revisions.get(revision)
-        return known.message.splitlines()[0] if known and known.message else ""
-
-    def _checksum(self, revision: str | None) -> str | None:
-        if revision is None or revision not in self.graph.revisions:
-            return None
-        if revision not in self._checksums:
-            try:
-                self._checksums[revision] = checksum(self.graph.module(revision))
-            except SqlError:  # recorded on failure rows too, where the body may not parse
-                return None
-        return self._checksums[revision]
+    def _checksum(self, revision: str | None, direction: str) -> str | None:
+        known = self.graph.revisions.get(revision or "")
+        return known.checksum(direction) if known else None
 
 
 def _sqlstate(error: BaseException) -> str | None:

@@ -19,7 +19,6 @@ from migrator.config import Settings
 from migrator.database import database_heads
 from migrator.errors import CheckFailed, MigratorError
 from migrator.model.graph import RevisionGraph
-from migrator.revision import checksum
 from migrator.run import history
 
 BLOCKING = ("edited", "unknown", "missing")
@@ -82,13 +81,14 @@ def findings(
             continue
         if revision not in applied or row.checksum is None:
             continue
-        now = checksum(graph.module(revision))
-        if now != row.checksum:
+        known = graph[revision]
+        now = known.checksum("upgrade")
+        if row.checksum not in (now, known.legacy_checksum):
             found.append(
                 Finding(
                     "edited",
                     revision,
-                    f"{graph.revisions[revision].path.name} changed after it was applied "
+                    f"{known.location} changed after it was applied "
                     f"{_who(row)} (checksum {row.checksum[:12]}, file now {now[:12]}); revert "
                     f"the edit and write a new revision, or accept it: "
                     f"`migrate repair --version {revision}`",
@@ -141,7 +141,7 @@ def repair(
         )
     recorded = history.latest_success_by_revision(connection, settings.tool_schema)
     previous = recorded.get(revision)
-    new = checksum(graph.module(revision))
+    new = graph[revision].checksum("upgrade")
     was = previous.checksum[:12] if previous and previous.checksum else "none recorded"
     now = datetime.now(UTC)
     history.record(

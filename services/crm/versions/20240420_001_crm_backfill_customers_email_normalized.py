@@ -13,8 +13,7 @@ killed run continues where it stopped. The revision is recorded once no row is l
 value where it has an email.
 """
 
-from migrator.revision import run_sql
-from migrator.run.backfill import backfill
+from migrator.revision import backfill, run_sql
 
 revision = "20240420_001"
 down_revision = "20240412_004"

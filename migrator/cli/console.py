@@ -1,0 +1,110 @@
+"""What the command line shows: two consoles, the house error format, and the engine's
+events as they happen (a progress bar for backfills on a terminal, a line every few seconds
+elsewhere)."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from migrator.errors import MigratorError
+from migrator.events import (
+    BatchProgress,
+    Event,
+    HistoryNotRecorded,
+    RunFinished,
+    RunStarted,
+    StepFailed,
+    StepFinished,
+    StepStarted,
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the engine's errors into the house format: one line, details, exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except MigratorError as error:
+            err.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True, markup=True)
+            for problem in getattr(error, "problems", []):
+                err.print(f"  - {problem}", soft_wrap=True, markup=False)
+            raise typer.Exit(error.exit_code) from None
+
+    return wrapper
+
+
+class EventView:
+    """Shows the engine's events as they happen; `quiet` shows only warnings."""
+
+    BATCH_LINE_EVERY_SECONDS = 5.0
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._bar: Progress | None = None
+        self._last_batch_line = 0.0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StepFinished):
+            self._close_bar()
+            if not self.quiet:
+                colour = "green" if event.direction == "upgrade" else "yellow"
+                out.print(f"[{colour}]{escape(event.describe())}[/{colour}]")
+        elif isinstance(event, BatchProgress):
+            if not self.quiet:
+                self._batch(event)
+        elif isinstance(event, HistoryNotRecorded):
+            err.print(f"[red]warning:[/red] {escape(event.describe())}")
+        elif not self.quiet and not isinstance(
+            event, RunStarted | RunFinished | StepStarted | StepFailed
+        ):
+            err.print(f"[dim]{escape(event.describe())}[/dim]")
+
+    def _batch(self, event: BatchProgress) -> None:
+        if err.is_terminal:
+            if self._bar is None:
+                self._bar = Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]} rows/s"),
+                    TimeRemainingColumn(),
+                    console=err,
+                    transient=True,
+                )
+                self._bar.start()
+                self._task = self._bar.add_task(
+                    f"{event.revision} {event.table}", total=None, rate=0
+                )
+            self._bar.update(
+                self._task,
+                completed=event.rows_done,
+                total=event.rows_total,
+                rate=event.rows_per_second,
+            )
+            return
+        now = time.monotonic()
+        finished = event.rows_done >= event.rows_total
+        if finished or now - self._last_batch_line >= self.BATCH_LINE_EVERY_SECONDS:
+            self._last_batch_line = now
+            err.print(escape(event.describe()))
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

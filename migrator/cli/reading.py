@@ -1,0 +1,326 @@
+"""status, history, validate, plan, verify, health, drift, metrics and lint on the command
+line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from migrator import urls
+from migrator.checks import health as health_check
+from migrator.checks import metrics as metrics_check
+from migrator.cli import app, context
+from migrator.cli.console import out, reports_errors
+from migrator.cli.options import (
+    AsJson,
+    Cascade,
+    DatabaseUrl,
+    Environment,
+    Phase,
+    Project,
+    ServiceName,
+    Version,
+)
+from migrator.commands import reading, writing
+from migrator.errors import CheckFailed, UsageError
+from migrator.model import render
+
+
+@app.command()
+@reports_errors
+def status(
+    json_output: AsJson = False, database_url: DatabaseUrl = None, project: Project = None
+) -> None:
+    """Show every service: current revision, head, pending revisions, and when and by whom it
+    last changed."""
+    ctx = context(project, database_url)
+    rows = reading.status(ctx)
+    if json_output:
+        document = [
+            {
+                "service": row.status.service.name,
+                "current": row.status.current,
+                "head": row.status.head,
+                "pending": len(row.status.pending),
+                "pending_revisions": list(row.status.pending),
+                "last_change": row.last.finished_at.isoformat() if row.last else None,
+                "last_change_by": f"{row.last.os_user}@{row.last.host}" if row.last else None,
+                "last_action": f"{row.last.direction} {row.last.revision}" if row.last else None,
+            }
+            for row in rows
+        ]
+        out.print_json(json.dumps(document))
+        return
+    # Compact enough for 80 columns (CI logs); --json has the full timestamps and actions.
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("service", "current", "head", "pending", "last change", "by"):
+        table.add_column(column, justify="right" if column == "pending" else "left", no_wrap=True)
+    for row in rows:
+        pending = str(len(row.status.pending)) if row.status.pending else "[green]0[/green]"
+        last = row.last
+        table.add_row(
+            row.status.service.name,
+            row.status.current or "-",
+            row.status.head or "-",
+            pending,
+            f"{last.finished_at:%m-%d %H:%M}" if last else "-",
+            f"{last.os_user}@{last.host}" if last else "-",
+        )
+    out.print(table)
+    out.print(f"database: {urls.redacted(ctx.url)}", soft_wrap=True)
+
+
+@app.command("history")
+@reports_errors
+def history_command(
+    service: ServiceName = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many rows, newest first.")] = 50,
+    json_output: AsJson = False,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Every attempt to apply, roll back, stamp or repair a revision, newest first."""
+    rows = reading.history(context(project, database_url), service, limit)
+    if json_output:
+        out.print_json(json.dumps([row.as_json() for row in rows]))
+        return
+    # One line a row, like `git log --oneline`: readable at any width, and easy to grep.
+    colours = {"success": "green", "failed": "red", "rolled_back": "yellow"}
+    for row in rows:
+        colour = colours.get(row.outcome, "white")
+        outcome = row.outcome if row.attempt == 1 else f"{row.outcome} (try {row.attempt})"
+        detail = f"[{row.sqlstate}] {row.error_message}" if row.error_message else row.note or ""
+        out.print(
+            f"{row.finished_at:%Y-%m-%d %H:%M:%S}  {row.revision or '-':<12}  "
+            f"{row.service or '-':<11}  {row.direction:<9}  [{colour}]{outcome:<11}[/{colour}]  "
+            f"{row.duration_ms:>6} ms  {row.os_user}@{row.host}  {escape(detail)}".rstrip(),
+            soft_wrap=True,
+        )
+    if not rows:
+        out.print("no history yet: nothing was applied through this tool")
+
+
+@app.command()
+@reports_errors
+def validate(
+    json_output: AsJson = False, database_url: DatabaseUrl = None, project: Project = None
+) -> None:
+    """Compare every applied revision with its file: edited files, revisions the database
+    records that no file defines, and applied revisions whose files are gone."""
+    found = reading.validate(context(project, database_url))
+    if json_output:
+        document = [
+            {"kind": f.kind, "revision": f.revision, "detail": f.detail, "blocking": f.blocking}
+            for f in found
+        ]
+        out.print_json(json.dumps(document))
+    else:
+        for finding in found:
+            colour = "red" if finding.blocking else "yellow"
+            out.print(f"[{colour}]{escape(finding.describe())}[/{colour}]", soft_wrap=True)
+    blocking = [finding for finding in found if finding.blocking]
+    if blocking:
+        raise CheckFailed(f"{len(blocking)} applied revision(s) disagree with their files", [])
+    if not json_output:
+        out.print("every applied revision agrees with its file")
+
+
+@app.command("plan")
+@reports_errors
+def plan_command(
+    service: ServiceName = None,
+    version: Version = None,
+    phase: Phase = None,
+    rollback: Annotated[
+        bool, typer.Option("--down", help="The plan `down` would run (a rollback).")
+    ] = False,
+    cascade: Cascade = False,
+    environment: Environment = None,
+    json_output: AsJson = False,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Print exactly what `up` (or, with --down, `down`) would run: each revision's statements
+    with their file and line and where each runs, and the plan's hash, which production needs
+    for --approve."""
+    ctx = context(project, database_url, environment)
+    if rollback:
+        if phase is not None:
+            raise UsageError("--phase plans upgrades; leave it out with --down")
+        plan = writing.rollback_plan(ctx, service=service, version=version, cascade=cascade)
+    else:
+        plan = writing.upgrade_plan(ctx, service=service, version=version, phase=phase)
+    if json_output:
+        document = {
+            "hash": plan.hash,
+            "direction": plan.direction,
+            "revisions": list(plan.revisions),
+            "steps": [
+                {
+                    "revision": item.id,
+                    "file": item.revision.location,
+                    "statements": [
+                        {
+                            "line": entry.statement.line,
+                            "sql": entry.statement.text,
+                            "transactional": entry.statement.transactional,
+                            "comment": entry.comment,
+                        }
+                        for entry in render.entries(item)
+                    ],
+                }
+                for item in plan.items
+            ],
+        }
+        out.print_json(json.dumps(document))
+        return
+    print(render.review(plan))
+    flags = f"--env {ctx.settings.environment} " if environment else ""
+    verb = "down" if rollback else "up"
+    out.print(f"plan {plan.hash}: approve it with `migrate {verb} {flags}--approve {plan.hash}`")
+
+
+@app.command("verify")
+@reports_errors
+def verify_command(
+    service: ServiceName = None,
+    version: Version = None,
+    phase: Phase = None,
+    environment: Environment = None,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Apply the pending plan, roll it back and apply it again on a scratch copy of the
+    database, and report every object the rollback or the second apply gets wrong."""
+    ctx = context(project, database_url, environment, quiet=True)
+    plan = writing.upgrade_plan(ctx, service=service, version=version, phase=phase)
+    if not plan:
+        out.print("nothing pending: nothing to verify")
+        return
+    result = reading.verify(ctx, plan)
+    if result.differences:
+        raise CheckFailed(
+            f"plan {plan.hash} does not roll back cleanly ({len(result.differences)} "
+            "difference(s)); fix the DOWNGRADE of its revisions",
+            result.differences,
+        )
+    out.print(
+        f"plan {plan.hash} ({len(plan.revisions)} revision(s)) applies, rolls back to the same "
+        "schema and applies again identically"
+    )
+
+
+@app.command("health")
+@reports_errors
+def health_command(
+    service: ServiceName = None,
+    strict: Annotated[bool, typer.Option(help="Exit 1 on warnings too.")] = False,
+    long_transaction: Annotated[
+        str, typer.Option(help="A transaction open longer than this is reported.")
+    ] = "5min",
+    json_output: AsJson = False,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Check the database as migrations see it: ok, warning or failing, with the figures.
+    Exit 0 when all is ok, 1 on warnings with --strict, 2 when anything fails; with --service,
+    only what that service needs (a readiness probe)."""
+    checks = reading.health(context(project, database_url), service, long_transaction)
+    if json_output:
+        out.print_json(json.dumps([check.as_json() for check in checks]))
+    else:
+        colours = {
+            health_check.OK: "green",
+            health_check.WARNING: "yellow",
+            health_check.FAILING: "red",
+        }
+        for check in checks:
+            colour = colours[check.status]
+            out.print(
+                f"[{colour}]{check.status:<8}[/{colour}] {check.name:<24} {escape(check.summary)}"
+            )
+            for detail in check.details:
+                out.print(f"         {escape(detail)}")
+    raise typer.Exit(health_check.exit_code(checks, strict))
+
+
+@app.command("drift")
+@reports_errors
+def drift_command(
+    service: ServiceName = None, database_url: DatabaseUrl = None, project: Project = None
+) -> None:
+    """Replay the applied migrations into a scratch database and report every object of the
+    live database that differs (tables, columns, defaults, constraints, indexes, views,
+    functions, triggers, sequences). Exit 1 when anything does; the live database is only
+    read."""
+    found = reading.drift(context(project, database_url, quiet=True), service)
+    for line in found:
+        out.print(escape(line))
+    if found:
+        raise CheckFailed(f"{len(found)} difference(s) between the migrations and the database", [])
+    out.print("no drift: the database is what its migrations build")
+
+
+@app.command("metrics")
+@reports_errors
+def metrics_command(
+    textfile: Annotated[
+        Path | None,
+        typer.Option(help="Write them atomically here (a node exporter's textfile collector)."),
+    ] = None,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Per service, in the Prometheus text format: revisions applied and pending, the last
+    run's duration and outcome, and histograms of revision durations from the history."""
+    registry = reading.metrics(context(project, database_url))
+    if textfile is not None:
+        metrics_check.write_textfile(registry, textfile)
+        out.print(f"metrics written to {textfile}")
+        return
+    sys.stdout.write(metrics_check.exposition(registry))
+
+
+@app.command("lint")
+@reports_errors
+def lint_command(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Revision files to lint (default: all).")
+    ] = None,
+    service: ServiceName = None,
+    pg_version: Annotated[
+        str | None,
+        typer.Option(help="PostgreSQL major version to lint for (default: the database's)."),
+    ] = None,
+    json_output: AsJson = False,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Lint the revisions' UPGRADE and DOWNGRADE SQL with squawk and the house rules; exit 1
+    when an error is not accepted in writing."""
+    ctx = context(project, database_url)
+    report = reading.lint(ctx, paths or [], service, pg_version)
+    root = ctx.settings.project_root
+    if json_output:
+        out.print_json(json.dumps([finding.as_json(root) for finding in report.findings]))
+    else:
+        colours = {"error": "red", "warning": "yellow"}
+        for finding in report.findings:
+            colour = "dim" if finding.accepted else colours.get(finding.severity, "white")
+            out.print(f"[{colour}]{escape(finding.describe(root))}[/{colour}]")
+    summary = (
+        f"{report.revisions} revision(s) linted for PostgreSQL {report.pg_version}: "
+        f"{len(report.errors)} error(s), {len(report.warnings)} warning(s), "
+        f"{report.accepted} accepted with a reason"
+    )
+    if report.errors:
+        raise CheckFailed(summary, [])
+    if not json_output:
+        out.print(summary)

@@ -1,0 +1,247 @@
+"""up, down, repair, backup, restore and dev reset on the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from migrator import urls
+from migrator.cli import app, context
+from migrator.cli.console import err, out, reports_errors
+from migrator.cli.options import (
+    Approve,
+    AsJson,
+    AsSql,
+    Cascade,
+    DatabaseUrl,
+    Environment,
+    LockRetries,
+    LockTimeout,
+    LockWait,
+    Phase,
+    Project,
+    ServiceName,
+    StatementTimeout,
+    Version,
+    Yes,
+)
+from migrator.commands import writing
+from migrator.context import Context
+from migrator.errors import UsageError
+
+backup_app = typer.Typer(help="Backups with pg_dump.", invoke_without_command=True)
+app.add_typer(backup_app, name="backup")
+dev_app = typer.Typer(help="Development conveniences.", no_args_is_help=True)
+app.add_typer(dev_app, name="dev")
+
+
+def _engine_flags(arguments: dict) -> dict:
+    """The engine settings given on the command line, by their configuration names."""
+    names = ("lock_timeout", "statement_timeout", "lock_retries", "lock_wait")
+    return {name: arguments[name] for name in names if arguments.get(name) is not None}
+
+
+def _announce_policy(ctx: Context) -> None:
+    """Every writing command starts by saying which rules it runs under."""
+    err.print(f"[bold]{escape(writing.rules(ctx).describe())}[/bold]", soft_wrap=True)
+
+
+def _command_line(verb: str, environment: str | None, ctx: Context, **flags: object) -> str:
+    """The command to approve with, as the user would type it again."""
+    words = [f"migrate {verb}"]
+    if environment:
+        words += ["--env", ctx.settings.environment]
+    for name, value in flags.items():
+        if value is True:
+            words.append(f"--{name}")
+        elif value:
+            words += [f"--{name}", str(value)]
+    return " ".join([*words, "--approve HASH"])
+
+
+def _report(outcome: writing.Outcome, ctx: Context) -> None:
+    if outcome.verification is not None:
+        out.print(
+            f"verified on a scratch copy ({outcome.verification.scratch_database}, dropped): "
+            "the plan applies, rolls back and applies again identically"
+        )
+    if outcome.backup is not None:
+        out.print(f"backup: {outcome.backup.path}", soft_wrap=True)
+    if outcome.seeded:
+        seeded = ", ".join(path.parent.parent.name for path in outcome.seeded)
+        out.print(f"seeds ({outcome.seeded[0].stem}) loaded for {seeded}")
+
+
+@app.command()
+@reports_errors
+def up(
+    service: ServiceName = None,
+    version: Version = None,
+    phase: Phase = None,
+    environment: Environment = None,
+    approve: Approve = None,
+    sql: AsSql = False,
+    lock_timeout: LockTimeout = None,
+    statement_timeout: StatementTimeout = None,
+    lock_retries: LockRetries = None,
+    lock_wait: LockWait = None,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Apply pending migrations: all services, one service (and what it depends on), or up to
+    one revision; in production only the plan approved by its hash."""
+    ctx = context(project, database_url, environment, _engine_flags(locals()))
+    if sql:
+        plan = writing.upgrade_plan(ctx, service=service, version=version, phase=phase)
+        writing.write_sql(ctx, plan, sys.stdout)
+        return
+    _announce_policy(ctx)
+    line = _command_line("up", environment, ctx, service=service, version=version, phase=phase)
+    outcome = writing.up(
+        ctx, service=service, version=version, phase=phase, approve=approve, command_line=line
+    )
+    _report(outcome, ctx)
+    if outcome.done:
+        out.print(
+            f"{len(outcome.done)} revision(s) applied to {urls.redacted(ctx.url)}", soft_wrap=True
+        )
+    else:
+        out.print("nothing to apply: already at the requested revision")
+
+
+@app.command()
+@reports_errors
+def down(
+    service: ServiceName = None,
+    version: Version = None,
+    cascade: Cascade = False,
+    environment: Environment = None,
+    approve: Approve = None,
+    sql: AsSql = False,
+    lock_timeout: LockTimeout = None,
+    statement_timeout: StatementTimeout = None,
+    lock_retries: LockRetries = None,
+    lock_wait: LockWait = None,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Roll back the last applied migration (of all services, or of one), or a given revision.
+
+    "Last" is the history's order: the revision applied most recently, whatever its service."""
+    ctx = context(project, database_url, environment, _engine_flags(locals()))
+    plan = writing.rollback_plan(ctx, service=service, version=version, cascade=cascade)
+    if sql:
+        writing.write_sql(ctx, plan, sys.stdout)
+        return
+    _announce_policy(ctx)
+    line = _command_line(
+        "down", environment, ctx, service=service, version=version, cascade=cascade
+    )
+    outcome = writing.run_plan(ctx, plan, approve=approve, command_line=line)
+    _report(outcome, ctx)
+    out.print(f"{len(outcome.done)} revision(s) rolled back")
+
+
+@app.command()
+@reports_errors
+def repair(
+    version: Annotated[str, typer.Option("--version", "-v", help="The applied revision.")],
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Accept the current checksum of an applied revision whose file was edited on purpose,
+    recording who accepted it."""
+    ctx = context(project, database_url)
+    accepted, who = writing.repair(ctx, version)
+    out.print(
+        f"accepted checksum {accepted[:12]} of {ctx.graph[version].id} "
+        f"(recorded as {who.os_user}@{who.host})"
+    )
+
+
+@backup_app.callback()
+@reports_errors
+def backup_command(
+    ctx_: typer.Context,
+    environment: Environment = None,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Back up the database now (`migrate backup`), or manage backups (`list`)."""
+    if ctx_.invoked_subcommand is not None:
+        return
+    made = writing.backup_now(context(project, database_url, environment))
+    out.print(f"backup written: {made.path} ({made.size} bytes, mode 0600)", soft_wrap=True)
+
+
+@backup_app.command("list")
+@reports_errors
+def backup_list(
+    environment: Environment = None, json_output: AsJson = False, project: Project = None
+) -> None:
+    """The backups in the backup folder, newest first."""
+    ctx = context(project, environment=environment)
+    found = writing.backups(ctx)
+    if json_output:
+        document = [
+            {
+                "path": str(b.path),
+                "environment": b.environment,
+                "created": b.created.isoformat(),
+                "label": b.label,
+                "bytes": b.size,
+            }
+            for b in found
+        ]
+        out.print_json(json.dumps(document))
+        return
+    for item in found:
+        out.print(
+            f"{item.created:%Y-%m-%d %H:%M:%S}  {item.environment:<12} {item.size:>12} B  "
+            f"{item.path}",
+            soft_wrap=True,
+        )
+    if not found:
+        out.print(f"no backups in {ctx.settings.backup_dir}")
+
+
+@app.command()
+@reports_errors
+def restore(
+    file: Annotated[Path, typer.Argument(help="A backup file (`migrate backup list`).")],
+    yes: Yes = False,
+    environment: Environment = None,
+    database_url: DatabaseUrl = None,
+    project: Project = None,
+) -> None:
+    """Replace the services' schemas with a backup's, in one transaction."""
+    ctx = context(project, database_url, environment)
+    _announce_policy(ctx)
+    target = urls.redacted(ctx.url)
+    if not yes and not typer.confirm(f"Replace every service schema of {target} with {file.name}?"):
+        raise UsageError("restore cancelled; nothing was changed")
+    writing.restore(ctx, file)
+    out.print(f"restored {file.name} into {target}", soft_wrap=True)
+
+
+@dev_app.command("reset")
+@reports_errors
+def dev_reset(
+    environment: Environment = None, database_url: DatabaseUrl = None, project: Project = None
+) -> None:
+    """Drop and recreate the development database at head with its seeds (cloned from a
+    cached template when no revision or seed changed)."""
+    ctx = context(project, database_url, environment, quiet=True)
+    _announce_policy(ctx)
+    result = writing.dev_reset(ctx)
+    how = (
+        f"cloned from template {result.template}"
+        if result.from_template
+        else f"{result.applied} revision(s) applied and seeded; cached as {result.template}"
+    )
+    out.print(f"database {result.database} recreated: {how}")

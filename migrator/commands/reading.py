@@ -1,0 +1,131 @@
+"""The commands that only read: status, history, validate, plan, verify, health, drift,
+metrics and lint. Each returns data for the command line to render; none changes the target
+(verify and drift work on scratch databases of their own)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from migrator import config, database
+from migrator.checks import drift as drift_check
+from migrator.checks import health as health_check
+from migrator.checks import lint as lint_check
+from migrator.checks import metrics as metrics_check
+from migrator.checks import verify as verify_check
+from migrator.context import Context
+from migrator.errors import UsageError
+from migrator.model import services
+from migrator.model.graph import ServiceStatus
+from migrator.model.plan import Plan
+from migrator.ops import embedded
+from migrator.run import history as history_rows
+from migrator.run import validation
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    """One service in `status`: where it stands, and its newest change."""
+
+    status: ServiceStatus
+    last: history_rows.Row | None
+
+
+def status(ctx: Context) -> list[ServiceRow]:
+    with ctx.connect() as connection:
+        rows = ctx.graph.status(database.database_heads(connection, ctx.settings))
+        latest = history_rows.latest_success_by_revision(connection, ctx.settings.tool_schema)
+    by_service: dict[str, history_rows.Row] = {}
+    for row in latest.values():
+        newest = by_service.get(row.service or "")
+        if row.service and (newest is None or row.id > newest.id):
+            by_service[row.service] = row
+    return [ServiceRow(row, by_service.get(row.service.name)) for row in rows]
+
+
+def history(ctx: Context, service: str | None, limit: int) -> list[history_rows.Row]:
+    if limit < 0:
+        raise UsageError(f"--limit {limit}: give a number of rows, 0 or more")
+    chosen = [services.resolve(service).name] if service else None
+    with ctx.connect() as connection:
+        return history_rows.read(connection, ctx.settings.tool_schema, services=chosen, limit=limit)
+
+
+def validate(ctx: Context) -> list[validation.Finding]:
+    with ctx.connect() as connection:
+        return validation.check(connection, ctx.settings, ctx.graph)
+
+
+def verify(ctx: Context, plan: Plan) -> verify_check.Verification:
+    return verify_check.verify(ctx, plan)
+
+
+def health(ctx: Context, service: str | None, long_transaction: str) -> list[health_check.Check]:
+    threshold = config.parse_duration_ms(long_transaction, "--long-transaction") / 1000
+    return health_check.run(ctx.settings, ctx.url, ctx.graph, service, threshold)
+
+
+def drift(ctx: Context, service: str | None) -> list[str]:
+    return drift_check.drift(ctx, service)
+
+
+def metrics(ctx: Context) -> CollectorRegistry:
+    with ctx.connect() as connection:
+        return metrics_check.registry_for(connection, ctx.settings, ctx.graph)
+
+
+@dataclass(frozen=True)
+class LintReport:
+    revisions: int
+    pg_version: str
+    findings: list[lint_check.Finding]
+
+    @property
+    def errors(self) -> list[lint_check.Finding]:
+        return [f for f in self.findings if f.counts and f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[lint_check.Finding]:
+        return [f for f in self.findings if f.counts and f.severity == "warning"]
+
+    @property
+    def accepted(self) -> int:
+        return len(self.findings) - len(self.errors) - len(self.warnings)
+
+
+def lint(
+    ctx: Context, paths: list[Path], service: str | None, pg_version: str | None
+) -> LintReport:
+    """squawk and the house rules over the chosen revisions (all by default)."""
+    graph = ctx.graph
+    chosen = services.resolve(service) if service else None
+    wanted = {path.resolve() for path in paths}
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise UsageError(f"no such revision file: {', '.join(missing)}")
+    revisions = [
+        rev
+        for rev in graph.in_order(graph.revisions)
+        if (chosen is None or graph[rev].service == chosen)
+        and (not wanted or graph[rev].path.resolve() in wanted)
+    ]
+    if wanted and not revisions:
+        raise UsageError("none of the given files is a revision of the project")
+    version = pg_version or _lint_version(ctx)
+    return LintReport(
+        len(revisions), version, lint_check.lint(ctx.settings, graph, revisions, version)
+    )
+
+
+def _lint_version(ctx: Context) -> str:
+    """The major version squawk lints for: pyproject's postgres_version, the configured
+    database's server, or the embedded server's."""
+    configured = config.pyproject_settings(ctx.settings.project_root).get("postgres_version")
+    if configured:
+        return str(configured)
+    if ctx.settings.database_url is None:
+        return embedded.bundled_major_version()
+    with ctx.connect() as connection:
+        return str(connection.dialect.server_version_info[0])

@@ -1,0 +1,35 @@
+"""The session every statement of a run shares: the tool's tables, timeouts, and a check that
+the client is still there."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from migrator.config import Settings
+from migrator.run import history
+
+# PostgreSQL 14+ notices a vanished client during a long statement and cancels it, so a
+# migrator killed mid-statement does not leave its backend holding locks until the statement
+# would have ended.
+_CLIENT_CHECK_INTERVAL = "1s"
+
+
+def set_timeouts(connection: Connection, lock_timeout_ms: int, statement_timeout_ms: int) -> None:
+    """Session-level, so they hold in autocommit blocks too."""
+    connection.exec_driver_sql(
+        "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+        (f"{lock_timeout_ms}ms", f"{statement_timeout_ms}ms"),
+    )
+
+
+def prepare(connection: Connection, settings: Settings) -> None:
+    """The tool's tables, and the session settings every statement of the run shares; the
+    caller holds the migration lock."""
+    history.ensure_tables(connection, settings.tool_schema)
+    set_timeouts(connection, settings.engine.lock_timeout_ms, settings.engine.statement_timeout_ms)
+    if connection.dialect.server_version_info >= (14,):
+        connection.exec_driver_sql(
+            "SELECT set_config('client_connection_check_interval', %s, false)",
+            (_CLIENT_CHECK_INTERVAL,),
+        )
+    connection.commit()
