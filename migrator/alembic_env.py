@@ -30,11 +30,14 @@ from migrator.events import log_event
 from migrator.model.graph import RevisionGraph
 from migrator.run import autogenerate, history, session
 from migrator.run import lock as locking
-from migrator.run.engine import RUN_ATTRIBUTE, OfflineRun, PlanRun
-
-CONNECTION = "connection"
-STARTING_HEADS = "starting_heads"
-SAY = "say"
+from migrator.run.engine import (
+    CONNECTION,
+    RUN_ATTRIBUTE,
+    SAY,
+    STARTING_HEADS,
+    OfflineRun,
+    PlanRun,
+)
 
 
 def run() -> None:

@@ -10,6 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
+
+
+class _Described:
+    """An event whose line is its template filled with its own fields."""
+
+    template: ClassVar[str] = ""
+
+    def describe(self) -> str:
+        return self.template.format(e=self)
 
 
 @dataclass(frozen=True)
@@ -27,24 +37,21 @@ class RunStarted:
 
 
 @dataclass(frozen=True)
-class RunFinished:
+class RunFinished(_Described):
+    template: ClassVar[str] = "run {e.run_id} {e.outcome} after {e.duration_ms} ms"
     run_id: str
     outcome: str
     duration_ms: int
 
-    def describe(self) -> str:
-        return f"run {self.run_id} {self.outcome} after {self.duration_ms} ms"
-
 
 @dataclass(frozen=True)
-class StepStarted:
+class StepStarted(_Described):
     """A revision's first statement is about to run."""
+
+    template: ClassVar[str] = "{e.revision} ({e.service}) started"
 
     revision: str
     service: str
-
-    def describe(self) -> str:
-        return f"{self.revision} ({self.service}) started"
 
 
 @dataclass(frozen=True)
@@ -84,9 +91,14 @@ class StepFinished:
 
 
 @dataclass(frozen=True)
-class RetryScheduled:
+class RetryScheduled(_Described):
     """A revision's try failed on a lock timeout and was rolled back; it runs again after a
     pause, so that whatever held the lock can finish."""
+
+    template: ClassVar[str] = (
+        "retrying {e.revision}: try {e.attempt} of {e.tries} rolled back ({e.reason}); "
+        "next try in {e.delay_ms} ms"
+    )
 
     revision: str
     attempt: int
@@ -94,53 +106,51 @@ class RetryScheduled:
     delay_ms: int
     reason: str
 
-    def describe(self) -> str:
-        return (
-            f"retrying {self.revision}: try {self.attempt} of {self.tries} rolled back "
-            f"({self.reason}); next try in {self.delay_ms} ms"
-        )
-
 
 @dataclass(frozen=True)
-class LockBusy:
+class LockBusy(_Described):
     """Another migrator holds the migration lock; this run waits for it."""
+
+    template: ClassVar[str] = (
+        "waiting for the migration lock held by {e.holder} "
+        "({e.waited_seconds:.0f}s of {e.wait_limit_seconds:.0f}s)"
+    )
 
     holder: str
     waited_ms: int
     wait_limit_ms: int
 
-    def describe(self) -> str:
-        return (
-            f"waiting for the migration lock held by {self.holder} "
-            f"({self.waited_ms / 1000:.0f}s of {self.wait_limit_ms / 1000:.0f}s)"
-        )
+    @property
+    def waited_seconds(self) -> float:
+        return self.waited_ms / 1000
+
+    @property
+    def wait_limit_seconds(self) -> float:
+        return self.wait_limit_ms / 1000
 
 
 @dataclass(frozen=True)
-class StatementSkipped:
+class StatementSkipped(_Described):
     """A statement an earlier, interrupted try already committed is not run again."""
+
+    template: ClassVar[str] = (
+        "{e.revision} line {e.line}: already done by an earlier try, skipped `{e.first_line}`"
+    )
 
     revision: str
     line: int
     first_line: str
 
-    def describe(self) -> str:
-        return (
-            f"{self.revision} line {self.line}: already done by an earlier try, skipped "
-            f"`{self.first_line}`"
-        )
-
 
 @dataclass(frozen=True)
-class InvalidIndexDropped:
+class InvalidIndexDropped(_Described):
     """An index an earlier CREATE INDEX CONCURRENTLY left INVALID was dropped to build it anew
     (IF NOT EXISTS would otherwise keep the broken one)."""
 
+    template: ClassVar[str] = "{e.revision}: dropped INVALID index {e.index} left by an earlier try"
+
     revision: str
     index: str
-
-    def describe(self) -> str:
-        return f"{self.revision}: dropped INVALID index {self.index} left by an earlier try"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import shutil
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -67,16 +69,16 @@ def run(
 ) -> list[Check]:
     """Every check, in the order an operator reads them."""
     scope = scope_of(graph, service)
+    in_scope = {"schemas": scope.schemas}
     try:
         with connect(url) as connection:
             checks = [_connectivity(connection)]
             checks += [
                 _pending(connection, settings, graph, scope),
                 _checksums(connection, settings, graph, scope),
-                _invalid_indexes(connection, scope),
-                _unvalidated_constraints(connection, scope),
-                _long_transactions(connection, long_transaction_seconds),
-                _lock_waits(connection, scope),
+                *(listing.run(connection, in_scope) for listing in _SCOPED_LISTINGS),
+                _LONG_TRANSACTIONS.run(connection, {"limit": long_transaction_seconds}),
+                _LOCK_WAITS.run(connection, in_scope),
                 _disk(connection, settings),
             ]
     except MigratorError as error:
@@ -162,89 +164,79 @@ def _checksums(
     return Check("checksums", OK, "applied revisions match their files")
 
 
-def _invalid_indexes(connection: Connection, scope: Scope) -> Check:
-    rows = _rows(
-        connection,
+@dataclass(frozen=True)
+class _Listing:
+    """A check that lists what a catalog query finds: `status` and `summary` (with `{count}`
+    and the query's parameters) when it finds anything, `ok` otherwise; `row` says how a found
+    row reads, `counted` adds the count to the figures."""
+
+    name: str
+    query: str
+    status: str
+    summary: str
+    ok: str
+    row: Callable[[Any], str] = itemgetter(0)
+    counted: bool = False
+
+    def run(self, connection: Connection, parameters: dict[str, Any]) -> Check:
+        rows = _rows(connection, self.query, parameters)
+        figures = {"count": len(rows)} if self.counted else {}
+        if rows:
+            summary = self.summary.format(count=len(rows), **parameters)
+            return Check(self.name, self.status, summary, [self.row(r) for r in rows], figures)
+        return Check(self.name, OK, self.ok.format(**parameters), figures=figures)
+
+
+_SCOPED_LISTINGS = (
+    _Listing(
+        "invalid-indexes",
         "SELECT n.nspname || '.' || c.relname FROM pg_index x "
         "JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE NOT x.indisvalid AND n.nspname = ANY(%(schemas)s) ORDER BY 1",
-        {"schemas": scope.schemas},
-    )
-    if rows:
-        return Check(
-            "invalid-indexes",
-            FAILING,
-            f"{len(rows)} INVALID index(es), left by a failed CREATE INDEX CONCURRENTLY; "
-            "`migrate up` rebuilds those its revisions create, or drop them",
-            [row[0] for row in rows],
-        )
-    return Check("invalid-indexes", OK, "no INVALID index")
-
-
-def _unvalidated_constraints(connection: Connection, scope: Scope) -> Check:
-    rows = _rows(
-        connection,
+        FAILING,
+        "{count} INVALID index(es), left by a failed CREATE INDEX CONCURRENTLY; "
+        "`migrate up` rebuilds those its revisions create, or drop them",
+        "no INVALID index",
+    ),
+    _Listing(
+        "unvalidated-constraints",
         "SELECT c.conrelid::regclass::text || ' ' || c.conname FROM pg_constraint c "
         "WHERE NOT c.convalidated AND c.connamespace::regnamespace::text = ANY(%(schemas)s) "
         "ORDER BY 1",
-        {"schemas": scope.schemas},
-    )
-    if rows:
-        return Check(
-            "unvalidated-constraints",
-            WARNING,
-            f"{len(rows)} constraint(s) NOT VALID: rows written before them are "
-            "unchecked; finish with ALTER TABLE ... VALIDATE CONSTRAINT",
-            [row[0] for row in rows],
-        )
-    return Check("unvalidated-constraints", OK, "every constraint is validated")
+        WARNING,
+        "{count} constraint(s) NOT VALID: rows written before them are unchecked; finish "
+        "with ALTER TABLE ... VALIDATE CONSTRAINT",
+        "every constraint is validated",
+    ),
+)
 
+_LONG_TRANSACTIONS = _Listing(
+    "long-transactions",
+    "SELECT pid, usename, application_name, "
+    "extract(epoch FROM now() - xact_start)::int AS age, left(query, 80) "
+    "FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() "
+    "AND datname = current_database() "
+    "AND now() - xact_start > make_interval(secs => %(limit)s) ORDER BY age DESC",
+    WARNING,
+    "{count} transaction(s) open longer than {limit:.0f}s: they hold locks and stall vacuum, "
+    "and a migration would queue behind them",
+    "no transaction open longer than {limit:.0f}s",
+    row=lambda r: f"pid {r[0]} {r[1]} ({r[2] or '-'}) open {r[3]}s: {r[4]}",
+    counted=True,
+)
 
-def _long_transactions(connection: Connection, threshold_seconds: float) -> Check:
-    rows = _rows(
-        connection,
-        "SELECT pid, usename, application_name, "
-        "extract(epoch FROM now() - xact_start)::int AS age, left(query, 80) "
-        "FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() "
-        "AND datname = current_database() "
-        "AND now() - xact_start > make_interval(secs => %(limit)s) ORDER BY age DESC",
-        {"limit": threshold_seconds},
-    )
-    if rows:
-        return Check(
-            "long-transactions",
-            WARNING,
-            f"{len(rows)} transaction(s) open longer than {threshold_seconds:.0f}s: they "
-            "hold locks and stall vacuum, and a migration would queue behind them",
-            [f"pid {r[0]} {r[1]} ({r[2] or '-'}) open {r[3]}s: {r[4]}" for r in rows],
-            {"count": len(rows)},
-        )
-    return Check(
-        "long-transactions",
-        OK,
-        f"no transaction open longer than {threshold_seconds:.0f}s",
-        figures={"count": 0},
-    )
-
-
-def _lock_waits(connection: Connection, scope: Scope) -> Check:
-    rows = _rows(
-        connection,
-        "SELECT l.pid, n.nspname || '.' || c.relname, l.mode, "
-        "array_to_string(pg_blocking_pids(l.pid), ',') "
-        "FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE NOT l.granted AND n.nspname = ANY(%(schemas)s) ORDER BY 2",
-        {"schemas": scope.schemas},
-    )
-    if rows:
-        return Check(
-            "lock-waits",
-            WARNING,
-            f"{len(rows)} session(s) waiting for a lock on the services' tables",
-            [f"pid {r[0]} waits for {r[2]} on {r[1]} (blocked by {r[3] or '?'})" for r in rows],
-        )
-    return Check("lock-waits", OK, "nothing waits for a lock on the services' tables")
+_LOCK_WAITS = _Listing(
+    "lock-waits",
+    "SELECT l.pid, n.nspname || '.' || c.relname, l.mode, "
+    "array_to_string(pg_blocking_pids(l.pid), ',') "
+    "FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE NOT l.granted AND n.nspname = ANY(%(schemas)s) ORDER BY 2",
+    WARNING,
+    "{count} session(s) waiting for a lock on the services' tables",
+    "nothing waits for a lock on the services' tables",
+    row=lambda r: f"pid {r[0]} waits for {r[2]} on {r[1]} (blocked by {r[3] or '?'})",
+)
 
 
 def _disk(connection: Connection, settings: Settings) -> Check:

@@ -159,7 +159,7 @@ def lint(
     bodies: list[Body] = []
     for revision in revisions:
         known = graph[revision]
-        file_bodies = {name: Body(known, body) for name, body in known.bodies.items()}
+        file_bodies = {name: Body.of(known, body) for name, body in known.bodies.items()}
         bodies += file_bodies.values()
         findings += _house_findings(graph, revision, file_bodies, creators, file_problems)
     upgrades = {body.revision: body for body in bodies if body.name == "UPGRADE"}
@@ -180,28 +180,15 @@ def lint(
 class Body:
     """One UPGRADE or DOWNGRADE body of a revision, for squawk and the house rules."""
 
-    owner: Revision
-    source: revision_model.Body
+    revision: str
+    path: Path
+    name: str
+    text: str
+    first_line: int  # the file line of the body's line 1
 
-    @property
-    def revision(self) -> str:
-        return self.owner.id
-
-    @property
-    def path(self) -> Path:
-        return self.owner.path
-
-    @property
-    def name(self) -> str:
-        return self.source.name
-
-    @property
-    def text(self) -> str:
-        return self.source.text
-
-    @property
-    def first_line(self) -> int:
-        return self.source.first_line
+    @classmethod
+    def of(cls, owner: Revision, body: revision_model.Body) -> Body:
+        return cls(owner.id, owner.path, body.name, body.text, body.first_line)
 
 
 def _with(finding: Finding, **changes: Any) -> Finding:
@@ -235,8 +222,7 @@ def _house_findings(
         found.append(Finding(rule.name, rule.severity, path, 1, revision, problem, rule.instead))
     downgrade = bodies.get("DOWNGRADE")
     if downgrade is None or not _parsed(downgrade):
-        owner = graph[revision]
-        body = downgrade or Body(owner, revision_model.Body("DOWNGRADE", "", 1))
+        body = downgrade or Body(revision, path, "DOWNGRADE", "", 1)
         found.append(_house("require-downgrade", body, 1, "the revision cannot be rolled back"))
     ancestors = graph.ancestors([revision])
     own_schema = graph.revisions[revision].service.schema

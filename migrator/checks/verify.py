@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 from migrator.checks import catalog
 from migrator.context import Context
 from migrator.database import connect
-from migrator.errors import MigratorError
+from migrator.errors import CheckFailed
 from migrator.events import Event
 from migrator.model import plan as planning
 from migrator.model import services
@@ -27,7 +27,7 @@ from migrator.ops.scratch import scratch_database
 from migrator.run.apply import apply_plan
 
 
-class VerificationFailed(MigratorError):
+class VerificationFailed(CheckFailed):
     """The plan's rollback does not restore the schema, or its re-apply differs."""
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from migrator import logs
 from migrator.cli.console import EventView
+from migrator.cli.options import Target
 from migrator.context import Context
 from migrator.events import EventSink
 
@@ -59,20 +60,14 @@ def _global_options(
     _logging.log_format, _logging.log_file = log_format, log_file
 
 
-def context(
-    project: Path | None,
-    database_url: str | None = None,
-    environment: str | None = None,
-    engine_flags: dict[str, Any] | None = None,
-    quiet: bool = False,
-) -> Context:
+def context(target: Target, quiet: bool = False) -> Context:
     """The command's context, with the console's view of events and the log lines the
     global options ask for."""
     ctx = Context.load(
-        project=project,
-        database_url=database_url,
-        environment=environment,
-        engine_flags=engine_flags,
+        project=target.project,
+        database_url=target.database_url,
+        environment=target.environment,
+        engine_flags=target.engine_flags,
     )
     json_on_stderr = _logging.log_format == "json" and _logging.log_file is None
     view = EventView(quiet=quiet or json_on_stderr)

@@ -9,7 +9,7 @@ import typer
 
 from migrator.cli import app, context
 from migrator.cli.console import out, reports_errors
-from migrator.cli.options import DatabaseUrl, Project
+from migrator.cli.options import Target, target_options
 from migrator.commands import authoring
 
 deps_app = typer.Typer(
@@ -20,6 +20,7 @@ app.add_typer(deps_app, name="deps")
 
 @app.command("new")
 @reports_errors
+@target_options()
 def new_command(
     service: Annotated[str, typer.Option("--service", "-s", help="The service it belongs to.")],
     message: Annotated[str, typer.Option("--message", "-m", help="What the change does.")],
@@ -34,12 +35,12 @@ def new_command(
         list[str] | None,
         typer.Option("--depends-on", help="A revision of another service it needs (repeatable)."),
     ] = None,
-    database_url: DatabaseUrl = None,
-    project: Project = None,
+    *,
+    target: Target,
 ) -> None:
     """Write the service's next revision in the house format: an empty template, or the SQL
     autogenerate finds between the models and the database."""
-    ctx = context(project, database_url)
+    ctx = context(target)
     path = authoring.new_revision(
         ctx,
         out.print,
@@ -54,47 +55,53 @@ def new_command(
 
 @app.command("export-sql")
 @reports_errors
+@target_options(database=False)
 def export_sql_command(
-    target: Annotated[Path, typer.Argument(help="The folder to write into (created).")],
-    project: Project = None,
+    folder: Annotated[Path, typer.Argument(help="The folder to write into (created).")],
+    *,
+    target: Target,
 ) -> None:
     """Write every revision as plain SQL (<service>/schema and <service>/rollback, BEGIN/COMMIT
     around transactional statements) and an ORDER file listing them in dependency order."""
-    written = authoring.export_sql(context(project), target)
+    written = authoring.export_sql(context(target), folder)
     out.print(
-        f"wrote {len(written)} migration(s) to {target}; apply them in order with "
-        f'`while read f; do psql -v ON_ERROR_STOP=1 -f "{target}/$f"; done < {target}/ORDER`'
+        f"wrote {len(written)} migration(s) to {folder}; apply them in order with "
+        f'`while read f; do psql -v ON_ERROR_STOP=1 -f "{folder}/$f"; done < {folder}/ORDER`'
     )
 
 
 @app.command("import-sql")
 @reports_errors
+@target_options(database=False)
 def import_sql_command(
     source: Annotated[Path, typer.Argument(help="A plain .sql migration, or a folder of them.")],
     service: Annotated[str, typer.Option("--service", "-s", help="The service they belong to.")],
-    project: Project = None,
+    *,
+    target: Target,
 ) -> None:
     """Turn plain-SQL migrations ({id}_{service}_{description}.sql, header comments, BEGIN/
     COMMIT, rollback/ beside them) into revision files, keeping ids, dependencies and bodies."""
-    ctx = context(project)
+    ctx = context(target)
     for path in authoring.import_sql(ctx, source, service):
         out.print(f"wrote {path.relative_to(ctx.settings.project_root)}")
 
 
 @deps_app.command("check")
 @reports_errors
-def deps_check(project: Project = None) -> None:
+@target_options(database=False)
+def deps_check(*, target: Target) -> None:
     """Fail when a revision file breaks the house rules (folder, name, header, unique id) or
     migration-dependencies.yml and the revisions' depends_on disagree."""
-    ctx = context(project)
+    ctx = context(target)
     count = authoring.deps_check(ctx)
     out.print(f"{ctx.settings.dependencies_file.name} agrees with {count} revision(s)")
 
 
 @deps_app.command("sync")
 @reports_errors
-def deps_sync(project: Project = None) -> None:
+@target_options(database=False)
+def deps_sync(*, target: Target) -> None:
     """Rewrite migration-dependencies.yml from the revisions' depends_on."""
-    ctx = context(project)
+    ctx = context(target)
     verb = "rewrote" if authoring.deps_sync(ctx) else "already in step:"
     out.print(f"{verb} {ctx.settings.dependencies_file.name}")

@@ -21,12 +21,10 @@ from migrator.cli.console import out, reports_errors
 from migrator.cli.options import (
     AsJson,
     Cascade,
-    DatabaseUrl,
-    Environment,
     Phase,
-    Project,
     ServiceName,
-    Version,
+    Target,
+    target_options,
 )
 from migrator.commands import reading, writing
 from migrator.errors import CheckFailed, UsageError
@@ -35,12 +33,11 @@ from migrator.model import render
 
 @app.command()
 @reports_errors
-def status(
-    json_output: AsJson = False, database_url: DatabaseUrl = None, project: Project = None
-) -> None:
+@target_options()
+def status(json_output: AsJson = False, *, target: Target) -> None:
     """Show every service: current revision, head, pending revisions, and when and by whom it
     last changed."""
-    ctx = context(project, database_url)
+    ctx = context(target)
     rows = reading.status(ctx)
     if json_output:
         document = [
@@ -79,15 +76,16 @@ def status(
 
 @app.command("history")
 @reports_errors
+@target_options()
 def history_command(
     service: ServiceName = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many rows, newest first.")] = 50,
     json_output: AsJson = False,
-    database_url: DatabaseUrl = None,
-    project: Project = None,
+    *,
+    target: Target,
 ) -> None:
     """Every attempt to apply, roll back, stamp or repair a revision, newest first."""
-    rows = reading.history(context(project, database_url), service, limit)
+    rows = reading.history(context(target), service, limit)
     if json_output:
         out.print_json(json.dumps([row.as_json() for row in rows]))
         return
@@ -109,12 +107,11 @@ def history_command(
 
 @app.command()
 @reports_errors
-def validate(
-    json_output: AsJson = False, database_url: DatabaseUrl = None, project: Project = None
-) -> None:
+@target_options()
+def validate(json_output: AsJson = False, *, target: Target) -> None:
     """Compare every applied revision with its file: edited files, revisions the database
     records that no file defines, and applied revisions whose files are gone."""
-    found = reading.validate(context(project, database_url))
+    found = reading.validate(context(target))
     if json_output:
         document = [
             {"kind": f.kind, "revision": f.revision, "detail": f.detail, "blocking": f.blocking}
@@ -134,23 +131,22 @@ def validate(
 
 @app.command("plan")
 @reports_errors
+@target_options(selection=True, environment=True)
 def plan_command(
-    service: ServiceName = None,
-    version: Version = None,
     phase: Phase = None,
     rollback: Annotated[
         bool, typer.Option("--down", help="The plan `down` would run (a rollback).")
     ] = False,
     cascade: Cascade = False,
-    environment: Environment = None,
     json_output: AsJson = False,
-    database_url: DatabaseUrl = None,
-    project: Project = None,
+    *,
+    target: Target,
 ) -> None:
     """Print exactly what `up` (or, with --down, `down`) would run: each revision's statements
     with their file and line and where each runs, and the plan's hash, which production needs
     for --approve."""
-    ctx = context(project, database_url, environment)
+    ctx = context(target)
+    service, version = target.service, target.version
     if rollback:
         if phase is not None:
             raise UsageError("--phase plans upgrades; leave it out with --down")
@@ -182,25 +178,19 @@ def plan_command(
         out.print_json(json.dumps(document))
         return
     print(render.review(plan))
-    flags = f"--env {ctx.settings.environment} " if environment else ""
+    flags = f"--env {ctx.settings.environment} " if target.environment else ""
     verb = "down" if rollback else "up"
     out.print(f"plan {plan.hash}: approve it with `migrate {verb} {flags}--approve {plan.hash}`")
 
 
 @app.command("verify")
 @reports_errors
-def verify_command(
-    service: ServiceName = None,
-    version: Version = None,
-    phase: Phase = None,
-    environment: Environment = None,
-    database_url: DatabaseUrl = None,
-    project: Project = None,
-) -> None:
+@target_options(selection=True, environment=True)
+def verify_command(phase: Phase = None, *, target: Target) -> None:
     """Apply the pending plan, roll it back and apply it again on a scratch copy of the
     database, and report every object the rollback or the second apply gets wrong."""
-    ctx = context(project, database_url, environment, quiet=True)
-    plan = writing.upgrade_plan(ctx, service=service, version=version, phase=phase)
+    ctx = context(target, quiet=True)
+    plan = writing.upgrade_plan(ctx, service=target.service, version=target.version, phase=phase)
     if not plan:
         out.print("nothing pending: nothing to verify")
         return
@@ -219,6 +209,7 @@ def verify_command(
 
 @app.command("health")
 @reports_errors
+@target_options()
 def health_command(
     service: ServiceName = None,
     strict: Annotated[bool, typer.Option(help="Exit 1 on warnings too.")] = False,
@@ -226,13 +217,13 @@ def health_command(
         str, typer.Option(help="A transaction open longer than this is reported.")
     ] = "5min",
     json_output: AsJson = False,
-    database_url: DatabaseUrl = None,
-    project: Project = None,
+    *,
+    target: Target,
 ) -> None:
     """Check the database as migrations see it: ok, warning or failing, with the figures.
     Exit 0 when all is ok, 1 on warnings with --strict, 2 when anything fails; with --service,
     only what that service needs (a readiness probe)."""
-    checks = reading.health(context(project, database_url), service, long_transaction)
+    checks = reading.health(context(target), service, long_transaction)
     if json_output:
         out.print_json(json.dumps([check.as_json() for check in checks]))
     else:
@@ -253,14 +244,13 @@ def health_command(
 
 @app.command("drift")
 @reports_errors
-def drift_command(
-    service: ServiceName = None, database_url: DatabaseUrl = None, project: Project = None
-) -> None:
+@target_options()
+def drift_command(service: ServiceName = None, *, target: Target) -> None:
     """Replay the applied migrations into a scratch database and report every object of the
     live database that differs (tables, columns, defaults, constraints, indexes, views,
     functions, triggers, sequences). Exit 1 when anything does; the live database is only
     read."""
-    found = reading.drift(context(project, database_url, quiet=True), service)
+    found = reading.drift(context(target, quiet=True), service)
     for line in found:
         out.print(escape(line))
     if found:
@@ -270,17 +260,18 @@ def drift_command(
 
 @app.command("metrics")
 @reports_errors
+@target_options()
 def metrics_command(
     textfile: Annotated[
         Path | None,
         typer.Option(help="Write them atomically here (a node exporter's textfile collector)."),
     ] = None,
-    database_url: DatabaseUrl = None,
-    project: Project = None,
+    *,
+    target: Target,
 ) -> None:
     """Per service, in the Prometheus text format: revisions applied and pending, the last
     run's duration and outcome, and histograms of revision durations from the history."""
-    registry = reading.metrics(context(project, database_url))
+    registry = reading.metrics(context(target))
     if textfile is not None:
         metrics_check.write_textfile(registry, textfile)
         out.print(f"metrics written to {textfile}")
@@ -290,6 +281,7 @@ def metrics_command(
 
 @app.command("lint")
 @reports_errors
+@target_options()
 def lint_command(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Revision files to lint (default: all).")
@@ -300,12 +292,12 @@ def lint_command(
         typer.Option(help="PostgreSQL major version to lint for (default: the database's)."),
     ] = None,
     json_output: AsJson = False,
-    database_url: DatabaseUrl = None,
-    project: Project = None,
+    *,
+    target: Target,
 ) -> None:
     """Lint the revisions' UPGRADE and DOWNGRADE SQL with squawk and the house rules; exit 1
     when an error is not accepted in writing."""
-    ctx = context(project, database_url)
+    ctx = context(target)
     report = reading.lint(ctx, paths or [], service, pg_version)
     root = ctx.settings.project_root
     if json_output:

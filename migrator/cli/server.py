@@ -7,7 +7,7 @@ import typer
 from migrator import urls
 from migrator.cli import app, context
 from migrator.cli.console import out, reports_errors
-from migrator.cli.options import Project
+from migrator.cli.options import Target, target_options
 from migrator.commands import server
 
 db_app = typer.Typer(
@@ -18,21 +18,24 @@ app.add_typer(db_app, name="db")
 
 @db_app.command("url")
 @reports_errors
-def db_url(project: Project = None) -> None:
+@target_options(database=False)
+def db_url(*, target: Target) -> None:
     """Print the embedded database's URL (starting the server if needed), for psql and apps."""
-    print(urls.libpq_dsn(server.start(context(project))))
+    print(urls.libpq_dsn(server.start(context(target))))
 
 
 @db_app.command("start")
 @reports_errors
-def db_start(project: Project = None) -> None:
+@target_options(database=False)
+def db_start(*, target: Target) -> None:
     """Start the embedded server and create its database."""
-    out.print(f"embedded PostgreSQL running: {urls.libpq_dsn(server.start(context(project)))}")
+    out.print(f"embedded PostgreSQL running: {urls.libpq_dsn(server.start(context(target)))}")
 
 
 @db_app.command("stop")
 @reports_errors
-def db_stop(project: Project = None) -> None:
+@target_options(database=False)
+def db_stop(*, target: Target) -> None:
     """Stop the embedded server (its data stays in .pgdata)."""
-    stopped = server.stop(context(project))
+    stopped = server.stop(context(target))
     out.print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")

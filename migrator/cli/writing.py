@@ -18,17 +18,10 @@ from migrator.cli.options import (
     AsJson,
     AsSql,
     Cascade,
-    DatabaseUrl,
-    Environment,
-    LockRetries,
-    LockTimeout,
-    LockWait,
     Phase,
-    Project,
-    ServiceName,
-    StatementTimeout,
-    Version,
+    Target,
     Yes,
+    target_options,
 )
 from migrator.commands import writing
 from migrator.context import Context
@@ -40,21 +33,15 @@ dev_app = typer.Typer(help="Development conveniences.", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
 
 
-def _engine_flags(arguments: dict) -> dict:
-    """The engine settings given on the command line, by their configuration names."""
-    names = ("lock_timeout", "statement_timeout", "lock_retries", "lock_wait")
-    return {name: arguments[name] for name in names if arguments.get(name) is not None}
-
-
 def _announce_policy(ctx: Context) -> None:
     """Every writing command starts by saying which rules it runs under."""
     err.print(f"[bold]{escape(writing.rules(ctx).describe())}[/bold]", soft_wrap=True)
 
 
-def _command_line(verb: str, environment: str | None, ctx: Context, **flags: object) -> str:
+def _command_line(verb: str, target: Target, ctx: Context, **flags: object) -> str:
     """The command to approve with, as the user would type it again."""
     words = [f"migrate {verb}"]
-    if environment:
+    if target.environment:
         words += ["--env", ctx.settings.environment]
     for name, value in flags.items():
         if value is True:
@@ -79,29 +66,18 @@ def _report(outcome: writing.Outcome, ctx: Context) -> None:
 
 @app.command()
 @reports_errors
-def up(
-    service: ServiceName = None,
-    version: Version = None,
-    phase: Phase = None,
-    environment: Environment = None,
-    approve: Approve = None,
-    sql: AsSql = False,
-    lock_timeout: LockTimeout = None,
-    statement_timeout: StatementTimeout = None,
-    lock_retries: LockRetries = None,
-    lock_wait: LockWait = None,
-    database_url: DatabaseUrl = None,
-    project: Project = None,
-) -> None:
+@target_options(selection=True, environment=True, engine=True)
+def up(phase: Phase = None, approve: Approve = None, sql: AsSql = False, *, target: Target) -> None:
     """Apply pending migrations: all services, one service (and what it depends on), or up to
     one revision; in production only the plan approved by its hash."""
-    ctx = context(project, database_url, environment, _engine_flags(locals()))
+    ctx = context(target)
+    service, version = target.service, target.version
     if sql:
         plan = writing.upgrade_plan(ctx, service=service, version=version, phase=phase)
         writing.write_sql(ctx, plan, sys.stdout)
         return
     _announce_policy(ctx)
-    line = _command_line("up", environment, ctx, service=service, version=version, phase=phase)
+    line = _command_line("up", target, ctx, service=service, version=version, phase=phase)
     outcome = writing.up(
         ctx, service=service, version=version, phase=phase, approve=approve, command_line=line
     )
@@ -116,32 +92,21 @@ def up(
 
 @app.command()
 @reports_errors
+@target_options(selection=True, environment=True, engine=True)
 def down(
-    service: ServiceName = None,
-    version: Version = None,
-    cascade: Cascade = False,
-    environment: Environment = None,
-    approve: Approve = None,
-    sql: AsSql = False,
-    lock_timeout: LockTimeout = None,
-    statement_timeout: StatementTimeout = None,
-    lock_retries: LockRetries = None,
-    lock_wait: LockWait = None,
-    database_url: DatabaseUrl = None,
-    project: Project = None,
+    cascade: Cascade = False, approve: Approve = None, sql: AsSql = False, *, target: Target
 ) -> None:
     """Roll back the last applied migration (of all services, or of one), or a given revision.
 
     "Last" is the history's order: the revision applied most recently, whatever its service."""
-    ctx = context(project, database_url, environment, _engine_flags(locals()))
+    ctx = context(target)
+    service, version = target.service, target.version
     plan = writing.rollback_plan(ctx, service=service, version=version, cascade=cascade)
     if sql:
         writing.write_sql(ctx, plan, sys.stdout)
         return
     _announce_policy(ctx)
-    line = _command_line(
-        "down", environment, ctx, service=service, version=version, cascade=cascade
-    )
+    line = _command_line("down", target, ctx, service=service, version=version, cascade=cascade)
     outcome = writing.run_plan(ctx, plan, approve=approve, command_line=line)
     _report(outcome, ctx)
     out.print(f"{len(outcome.done)} revision(s) rolled back")
@@ -149,14 +114,15 @@ def down(
 
 @app.command()
 @reports_errors
+@target_options()
 def repair(
     version: Annotated[str, typer.Option("--version", "-v", help="The applied revision.")],
-    database_url: DatabaseUrl = None,
-    project: Project = None,
+    *,
+    target: Target,
 ) -> None:
     """Accept the current checksum of an applied revision whose file was edited on purpose,
     recording who accepted it."""
-    ctx = context(project, database_url)
+    ctx = context(target)
     accepted, who = writing.repair(ctx, version)
     out.print(
         f"accepted checksum {accepted[:12]} of {ctx.graph[version].id} "
@@ -166,26 +132,21 @@ def repair(
 
 @backup_app.callback()
 @reports_errors
-def backup_command(
-    ctx_: typer.Context,
-    environment: Environment = None,
-    database_url: DatabaseUrl = None,
-    project: Project = None,
-) -> None:
+@target_options(environment=True)
+def backup_command(typer_context: typer.Context, *, target: Target) -> None:
     """Back up the database now (`migrate backup`), or manage backups (`list`)."""
-    if ctx_.invoked_subcommand is not None:
+    if typer_context.invoked_subcommand is not None:
         return
-    made = writing.backup_now(context(project, database_url, environment))
+    made = writing.backup_now(context(target))
     out.print(f"backup written: {made.path} ({made.size} bytes, mode 0600)", soft_wrap=True)
 
 
 @backup_app.command("list")
 @reports_errors
-def backup_list(
-    environment: Environment = None, json_output: AsJson = False, project: Project = None
-) -> None:
+@target_options(database=False, environment=True)
+def backup_list(json_output: AsJson = False, *, target: Target) -> None:
     """The backups in the backup folder, newest first."""
-    ctx = context(project, environment=environment)
+    ctx = context(target)
     found = writing.backups(ctx)
     if json_output:
         document = [
@@ -212,15 +173,15 @@ def backup_list(
 
 @app.command()
 @reports_errors
+@target_options(environment=True)
 def restore(
     file: Annotated[Path, typer.Argument(help="A backup file (`migrate backup list`).")],
     yes: Yes = False,
-    environment: Environment = None,
-    database_url: DatabaseUrl = None,
-    project: Project = None,
+    *,
+    target: Target,
 ) -> None:
     """Replace the services' schemas with a backup's, in one transaction."""
-    ctx = context(project, database_url, environment)
+    ctx = context(target)
     _announce_policy(ctx)
     target = urls.redacted(ctx.url)
     if not yes and not typer.confirm(f"Replace every service schema of {target} with {file.name}?"):
@@ -231,12 +192,11 @@ def restore(
 
 @dev_app.command("reset")
 @reports_errors
-def dev_reset(
-    environment: Environment = None, database_url: DatabaseUrl = None, project: Project = None
-) -> None:
+@target_options(environment=True)
+def dev_reset(*, target: Target) -> None:
     """Drop and recreate the development database at head with its seeds (cloned from a
     cached template when no revision or seed changed)."""
-    ctx = context(project, database_url, environment, quiet=True)
+    ctx = context(target, quiet=True)
     _announce_policy(ctx)
     result = writing.dev_reset(ctx)
     how = (

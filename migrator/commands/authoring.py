@@ -11,13 +11,14 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from migrator import alembic_env, database
+from migrator import database
 from migrator.commands import plainsql
 from migrator.context import Context
 from migrator.errors import CheckFailed, MigratorError, UsageError
 from migrator.model import guards, mirror, services, template
 from migrator.model.graph import RevisionGraph
 from migrator.model.plan import named_revision
+from migrator.run.engine import CONNECTION, SAY
 
 
 def new_revision(
@@ -50,7 +51,7 @@ def new_revision(
     }
     rev_id = template.next_revision_id(graph.revisions, datetime.date.today())
     config = ctx.alembic_config()
-    config.attributes[alembic_env.SAY] = say
+    config.attributes[SAY] = say
     if autogenerate:
         with ctx.connect() as connection:
             rows = graph.status(database.database_heads(connection, settings))
@@ -60,7 +61,7 @@ def new_revision(
                     f"the database has {behind} pending revision(s); autogenerate compares the "
                     "models with a database at head, so run `migrate up` first"
                 )
-            config.attributes[alembic_env.CONNECTION] = connection
+            config.attributes[CONNECTION] = connection
             try:
                 written = command.revision(
                     config,

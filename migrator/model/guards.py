@@ -27,7 +27,8 @@ def problems_by_file(project_root: Path) -> dict[Path, list[str]]:
     by_id: dict[str, list[Path]] = defaultdict(list)
 
     def unreadable(path: Path, error: revision_model.RevisionFileError) -> None:
-        found[path].append(str(error).removeprefix(f"{path.name}").lstrip(": "))
+        where = f"line {error.line}: " if error.line is not None else ""
+        found[path].append(where + error.reason)
 
     revisions = revision_model.read_all(project_root, on_error=unreadable)
     service_of = {revision.id: revision.service.name for revision in revisions}

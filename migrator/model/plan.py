@@ -33,18 +33,12 @@ class PlannedRevision:
 
     revision: Revision
     direction: str
+    steps: tuple[Step, ...]
+    checksum: str
 
     @property
     def id(self) -> str:
         return self.revision.id
-
-    @property
-    def steps(self) -> tuple[Step, ...]:
-        return self.revision.steps(self.direction)
-
-    @property
-    def checksum(self) -> str:
-        return self.revision.checksum(self.direction)
 
 
 @dataclass(frozen=True)
@@ -88,7 +82,8 @@ def build(
     for rev in revisions:
         revision = graph[rev]
         revision.refuse_unless_runnable(direction)
-        items.append(PlannedRevision(revision, direction))
+        steps, checksum = revision.steps(direction), revision.checksum(direction)
+        items.append(PlannedRevision(revision, direction, steps, checksum))
     return Plan(direction, tuple(sorted(database_heads)), tuple(items))
 
 

@@ -38,6 +38,12 @@ STEP_FUNCTIONS = ("run_sql", "backfill")
 class RevisionFileError(MigratorError):
     """A revision file that cannot be read as a revision; the message names file and line."""
 
+    def __init__(self, path: Path, line: int | None, reason: str) -> None:
+        where = f"{_location(path)}:{line}" if line is not None else _location(path)
+        super().__init__(f"{where}: {reason}")
+        self.line = line
+        self.reason = reason
+
 
 @dataclass(frozen=True)
 class SqlStep:
@@ -163,7 +169,7 @@ class Revision:
     @property
     def location(self) -> str:
         """The file as people find it in the project: services/<service>/versions/<file>."""
-        return str(self.path.relative_to(self.path.parents[3]))
+        return _location(self.path)
 
     def at(self, line: int) -> str:
         """`services/crm/versions/<file>.py:30`: a place in the file an editor opens."""
@@ -208,9 +214,15 @@ class Revision:
         for step in self.steps(direction):
             if step.problem is not None:
                 raise RevisionFileError(
-                    f"revision {self.id} ({self.at(step.problem_line or step.line)}): "
-                    f"{step.problem}; fix the {direction} of the revision"
+                    self.path,
+                    step.problem_line or step.line,
+                    f"revision {self.id}: {step.problem}; fix the {direction} of the revision",
                 )
+
+
+def _location(path: Path) -> str:
+    """services/<service>/versions/<file>, from wherever the project lies."""
+    return str(path.relative_to(path.parents[3])) if len(path.parents) > 3 else str(path)
 
 
 def parse_header(docstring: str) -> dict[str, str]:
@@ -241,10 +253,10 @@ class _File:
             self.tree = ast.parse(path.read_text(), filename=str(path))
         except SyntaxError as error:
             raise RevisionFileError(
-                f"{path.name}:{error.lineno}: does not parse as Python: {error.msg}; fix the file"
+                path, error.lineno, f"does not parse as Python: {error.msg}; fix the file"
             ) from error
         except (OSError, UnicodeDecodeError) as error:
-            raise RevisionFileError(f"{path}: cannot be read: {error}") from error
+            raise RevisionFileError(path, None, f"cannot be read: {error}") from error
         self.assigned: dict[str, ast.expr] = {}
         self.functions: dict[str, ast.FunctionDef] = {}
         for node in self.tree.body:
@@ -259,7 +271,7 @@ class _File:
                 self.functions[node.name] = node
 
     def fail(self, node: ast.AST, message: str) -> RevisionFileError:
-        return RevisionFileError(f"{self.path.name}:{getattr(node, 'lineno', 1)}: {message}")
+        return RevisionFileError(self.path, getattr(node, "lineno", 1), message)
 
     def value(self, node: ast.expr) -> Any:
         """A literal, or the name of a module-level literal."""
@@ -401,12 +413,14 @@ def read(path: Path) -> Revision:
     service = services.service_of_versions_dir(path)
     if service is None:
         raise RevisionFileError(
-            f"{path.name} is not in a services/<service>/versions folder of a known service; "
-            "move it to its service's folder"
+            path,
+            None,
+            f"sits in services/{path.parent.parent.name}, which is not a service's versions "
+            "folder; move it to its service's folder",
         )
     revision = file.get("revision")
     if not isinstance(revision, str) or not revision:
-        raise RevisionFileError(f'{path.name}: defines no revision id (revision = "YYYYMMDD_NNN")')
+        raise RevisionFileError(path, None, 'defines no revision id (revision = "YYYYMMDD_NNN")')
     phase = file.get("phase")
     if phase not in PHASES:
         raise file.fail(

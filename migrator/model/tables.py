@@ -1,9 +1,10 @@
-"""The services' models: SQLAlchemy tables in one shared MetaData, one schema per service.
+"""The services' models: SQLAlchemy tables, one schema per service, gathered into one MetaData.
 
-Each `services/<service>/models.py` declares its tables on `migrator.models.metadata`, so that
-a foreign key from crm to `auth.users` resolves like any other. The loader gives every project
-it loads a MetaData of its own (tests load copies of the project side by side) and runs the
-nine files into it; Alembic's comparison then reads one service's tables against its schema.
+Each `services/<service>/models.py` declares its tables on a `metadata` of its own; the loader
+copies every service's tables into one fresh MetaData per call, where a foreign key from crm to
+`auth.users` resolves like any other (tests load copies of the project side by side, so nothing
+is shared between calls). Alembic's comparison then reads one service's tables against its
+schema.
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ from sqlalchemy import Column, Connection, DateTime, MetaData, Uuid, func, text
 
 from migrator.errors import MigratorError
 from migrator.model import services
-
-# The MetaData the models file being loaded declares its tables on; see load().
-metadata = MetaData()
 
 
 def timestamp(name: str) -> Column:
@@ -42,9 +40,7 @@ class ModelsError(MigratorError):
 
 def load(project_root: Path) -> MetaData:
     """A fresh MetaData holding every service's tables, read from the project's models files."""
-    global metadata
-    metadata = MetaData()
-    loaded = metadata
+    loaded = MetaData()
     tag = hashlib.sha256(str(project_root.resolve()).encode()).hexdigest()[:8]
     for service in services.SERVICES:
         path = project_root / "services" / service.name / "models.py"
@@ -57,6 +53,11 @@ def load(project_root: Path) -> MetaData:
             spec.loader.exec_module(module)
         except Exception as error:
             raise ModelsError(f"{path} does not load: {error}") from error
+        declared = getattr(module, "metadata", None)
+        if not isinstance(declared, MetaData):
+            raise ModelsError(f"{path} declares no `metadata = MetaData()` for its tables")
+        for table in declared.tables.values():
+            table.to_metadata(loaded)
     return loaded
 
 

@@ -16,14 +16,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
 
-from migrator import alembic_env
 from migrator.context import Context
 from migrator.events import RunFinished, RunStarted
 from migrator.model.graph import RevisionGraph
 from migrator.model.plan import Plan
 from migrator.run import lock as locking
 from migrator.run import session, validation
-from migrator.run.engine import RUN_ATTRIBUTE, OfflineRun, PlanRun
+from migrator.run.engine import CONNECTION, RUN_ATTRIBUTE, STARTING_HEADS, OfflineRun, PlanRun
 
 
 def apply_plan(
@@ -54,7 +53,7 @@ def apply_plan(
             return []
         run = PlanRun(connection, settings, ctx.graph, events, plan=plan, note=note)
         config = ctx.alembic_config()
-        config.attributes[alembic_env.CONNECTION] = connection
+        config.attributes[CONNECTION] = connection
         config.attributes[RUN_ATTRIBUTE] = run
         events(RunStarted(str(run.run_id), plan.direction, len(plan.items), settings.environment))
         started, outcome = time.monotonic(), "failed"
@@ -86,7 +85,7 @@ def _steps(config: Config, graph: RevisionGraph, plan: Plan, *, sql: bool) -> No
             target = graph.downgrade_target(revision)
             if sql:
                 leaves = sorted(graph.heads_of(applied))
-                config.attributes[alembic_env.STARTING_HEADS] = leaves
+                config.attributes[STARTING_HEADS] = leaves
                 # Alembic wants `from:to` offline; the real start is STARTING_HEADS.
                 target = f"{leaves[0]}:{target}"
             command.downgrade(config, target, sql=sql)
@@ -100,6 +99,6 @@ def _steps(config: Config, graph: RevisionGraph, plan: Plan, *, sql: bool) -> No
             targets = list(plan.revisions)
     for target in targets:
         if sql:
-            config.attributes[alembic_env.STARTING_HEADS] = sorted(graph.heads_of(applied))
+            config.attributes[STARTING_HEADS] = sorted(graph.heads_of(applied))
         command.upgrade(config, target, sql=sql)
         applied |= graph.ancestors([target]) if target != "heads" else set(plan.revisions)

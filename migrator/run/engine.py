@@ -49,9 +49,13 @@ from migrator.run import lock as locking
 from migrator.run.backfill import Retries, run_backfill
 from migrator.run.statements import StatementFailed, StatementRunner
 
-# Key of Alembic's Config.attributes under which the run is handed to env.py and to the
-# revision files' run_sql and backfill.
+# Keys of Alembic's Config.attributes through which `migrate` hands env.py its state: the run
+# (which the revision files' run_sql and backfill reach too), the connection (the key Alembic's
+# cookbook uses), the heads offline SQL starts from, and where autogenerate reports.
 RUN_ATTRIBUTE = "migrator_run"
+CONNECTION = "connection"
+STARTING_HEADS = "starting_heads"
+SAY = "say"
 
 
 class LockTimeoutExhausted(MigratorError):

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    MetaData,
     Numeric,
     PrimaryKeyConstraint,
     String,
@@ -21,7 +22,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from migrator.model.tables import metadata, timestamp, uuid_id
+from migrator.model.tables import timestamp, uuid_id
+
+# This service's tables; the loader gathers every service's into one MetaData.
+metadata = MetaData()
 
 models = Table(
     "models",

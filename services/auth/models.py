@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -20,7 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from migrator.model.tables import metadata, timestamp, uuid_id
+from migrator.model.tables import timestamp, uuid_id
+
+# This service's tables; the loader gathers every service's into one MetaData.
+metadata = MetaData()
 
 users = Table(
     "users",

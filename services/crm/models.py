@@ -18,6 +18,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    MetaData,
     Numeric,
     PrimaryKeyConstraint,
     String,
@@ -29,7 +30,10 @@ from sqlalchemy import (
     text,
 )
 
-from migrator.model.tables import metadata, timestamp, uuid_id
+from migrator.model.tables import timestamp, uuid_id
+
+# This service's tables; the loader gathers every service's into one MetaData.
+metadata = MetaData()
 
 EMAIL_FORMAT = "'^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+[.][A-Za-z]{2,}$'"
 

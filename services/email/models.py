@@ -10,6 +10,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
     String,
@@ -22,7 +23,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from migrator.model.tables import metadata, timestamp, uuid_id
+from migrator.model.tables import timestamp, uuid_id
+
+# This service's tables; the loader gathers every service's into one MetaData.
+metadata = MetaData()
 
 # 20240101_005: templates (the primary key is unnamed in the SQL: PostgreSQL's name).
 templates = Table(

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    MetaData,
     Numeric,
     PrimaryKeyConstraint,
     String,
@@ -22,7 +23,10 @@ from sqlalchemy import (
     text,
 )
 
-from migrator.model.tables import metadata, timestamp, uuid_id
+from migrator.model.tables import timestamp, uuid_id
+
+# This service's tables; the loader gathers every service's into one MetaData.
+metadata = MetaData()
 
 products = Table(
     "products",

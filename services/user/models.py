@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -22,7 +23,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from migrator.model.tables import metadata, timestamp, uuid_id
+from migrator.model.tables import timestamp, uuid_id
+
+# This service's tables; the loader gathers every service's into one MetaData.
+metadata = MetaData()
 
 # 20240101_002: profiles and preferences (their keys are unnamed in the SQL: PostgreSQL's names).
 profiles = Table(
