@@ -28,7 +28,7 @@ from migrator.context import Context
 from migrator.errors import MigratorError
 from migrator.events import log_event
 from migrator.model.graph import RevisionGraph
-from migrator.run import autogenerate, history, session
+from migrator.run import autogenerate, history, session, validation
 from migrator.run import lock as locking
 from migrator.run.engine import (
     CONNECTION,
@@ -141,8 +141,8 @@ def _migrate(connection: Connection, config: Config, settings: Settings) -> None
     ):
         session.prepare(connection, settings)
         graph = RevisionGraph.load(settings.project_root)
+        validation.refuse_unless_valid(validation.check(connection, settings, graph))
         run = PlanRun(connection, settings, graph, log_event)
-        run.refuse_unless_valid()
         config.attributes[RUN_ATTRIBUTE] = run
         _through_run(run, **options)
         run.execute(_run_migrations)

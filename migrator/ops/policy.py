@@ -82,16 +82,20 @@ def approval_note(policy: Policy, plan: Plan, approved: str | None, command: str
     to record with the run otherwise."""
     if not policy.approval or not plan:
         return None
+    review = (
+        command.replace(" --approve HASH", "")
+        .replace("migrate up", "migrate plan")
+        .replace("migrate down", "migrate plan --down")
+    )
     if approved is None:
         raise ApprovalRequired(
             f"{policy.name} runs only approved plans ({plan.summary()}); review it with "
-            f"`{command.replace(' --approve HASH', '')} --sql` or `migrate plan --env "
-            f"{policy.name}`, then run `{command.replace('HASH', plan.hash)}`"
+            f"`{review}`, then run `{command.replace('HASH', plan.hash)}`"
         )
     if approved != plan.hash:
         raise ApprovalRequired(
             f"the approved plan {approved} is not the plan now ({plan.hash}): the revision files "
-            "or the database changed since it was reviewed; review `migrate plan` again"
+            f"or the database changed since it was reviewed; review `{review}` again"
         )
     who = history.identity(policy.name)
     return f"approved plan {plan.hash} by {who.os_user}@{who.host}"

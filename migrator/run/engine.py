@@ -44,7 +44,7 @@ from migrator.model import plan as planning
 from migrator.model.graph import RevisionGraph
 from migrator.model.plan import Plan, PlannedRevision
 from migrator.model.revision import BackfillStep, SqlStep, Step
-from migrator.run import history, validation
+from migrator.run import history
 from migrator.run import lock as locking
 from migrator.run.backfill import Retries, run_backfill
 from migrator.run.statements import StatementFailed, StatementRunner
@@ -240,10 +240,6 @@ class PlanRun(_Run):
         self.tries: Counter[str | None] = Counter()
         self.step_started = datetime.now(UTC)
         self.applied: list[str] = []
-
-    def refuse_unless_valid(self) -> None:
-        found = validation.check(self.connection, self.settings, self.graph)
-        validation.refuse_unless_valid(found)
 
     def announce(self, planned: PlannedRevision) -> None:
         self.step_started = datetime.now(UTC)
