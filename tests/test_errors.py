@@ -93,10 +93,10 @@ def test_an_unknown_service_is_bad_input(database_url: URL) -> None:
     assert applied_versions(database_url) == set()
 
 
-def test_an_unknown_revision_is_named(database_url: URL) -> None:
+def test_an_unknown_revision_is_named_and_exits_2(database_url: URL) -> None:
     result = run_migrate("down", "--version", "20991231_001", url=database_url)
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no revision '20991231_001'" in result.output
 
 

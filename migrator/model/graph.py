@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from migrator.errors import MigratorError
+from migrator.errors import MigratorError, UsageError
 from migrator.model import revision as revision_model
 from migrator.model import services
 from migrator.model.revision import Revision
@@ -22,6 +22,10 @@ from migrator.model.services import Service
 
 class GraphError(MigratorError):
     """The revision files do not form a valid history."""
+
+
+class UnknownRevision(UsageError):
+    """The user named a revision that no file defines."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ class RevisionGraph:
         try:
             return self.revisions[revision]
         except KeyError:
-            raise GraphError(
+            raise UnknownRevision(
                 f"no revision {revision!r} in the project; `migrate status` lists the heads"
             ) from None
 

@@ -259,16 +259,31 @@ class _File:
             raise RevisionFileError(path, None, f"cannot be read: {error}") from error
         self.assigned: dict[str, ast.expr] = {}
         self.functions: dict[str, ast.FunctionDef] = {}
-        for node in self.tree.body:
+        for number, node in enumerate(self.tree.body):
             if isinstance(node, ast.Assign) and len(node.targets) == 1:
                 target = node.targets[0]
                 if isinstance(target, ast.Name):
                     self.assigned[target.id] = node.value
+                    continue
             elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
                 if node.value is not None:
                     self.assigned[node.target.id] = node.value
-            elif isinstance(node, ast.FunctionDef):
+                    continue
+            elif isinstance(node, ast.FunctionDef) and node.name in DIRECTIONS:
+                if node.decorator_list or node.args.args or node.args.kwonlyargs:
+                    raise self.fail(node, f"{node.name}() takes no arguments and no decorators")
                 self.functions[node.name] = node
+                continue
+            elif _is_allowed_import(node) or (number == 0 and _is_docstring(node)):
+                continue
+            raise self.fail(
+                node,
+                "a revision file holds its header, literal values, imports of run_sql and "
+                "backfill from migrator.revision, and upgrade()/downgrade(); found "
+                f"`{ast.unparse(node).splitlines()[0]}`",
+            )
+        for value in self.assigned.values():
+            self.value(value)  # every module-level value is a literal
 
     def fail(self, node: ast.AST, message: str) -> RevisionFileError:
         return RevisionFileError(self.path, getattr(node, "lineno", 1), message)
@@ -305,6 +320,25 @@ class _File:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return Body(name, node.value, node.lineno)
         return None
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
+
+
+def _is_allowed_import(node: ast.stmt) -> bool:
+    """`from __future__ import ...` and `from migrator.revision import run_sql, backfill`."""
+    if not isinstance(node, ast.ImportFrom):
+        return False
+    if node.module == "__future__":
+        return True
+    return node.module == "migrator.revision" and all(
+        alias.name in STEP_FUNCTIONS and alias.asname is None for alias in node.names
+    )
 
 
 def _duration(file: _File, name: str) -> int | None:
