@@ -139,7 +139,7 @@ def _migrate(connection: Connection, config: Config, settings: Settings) -> None
     with locking.migration_lock(
         connection, settings.tool_schema, settings.engine.lock_wait_ms, log_event
     ):
-        session.prepare(connection, settings)
+        session.prepare(connection, settings, log_event)
         graph = RevisionGraph.load(settings.project_root)
         validation.refuse_unless_valid(validation.check(connection, settings, graph))
         run = PlanRun(connection, settings, graph, log_event)

@@ -189,6 +189,21 @@ class HistoryNotRecorded:
         return f"could not record the failure of {self.revision or 'the run'}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class TriesInterrupted:
+    """Tries an earlier process left unfinished (it was killed, or lost its connection); the
+    history now says they were interrupted."""
+
+    revisions: tuple[str, ...]
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.revisions)} earlier tr{'y' if len(self.revisions) == 1 else 'ies'} "
+            f"({', '.join(self.revisions)}) ended without a word, their process gone; recorded "
+            "as interrupted"
+        )
+
+
 Event = (
     RunStarted
     | RunFinished
@@ -201,6 +216,7 @@ Event = (
     | InvalidIndexDropped
     | BatchProgress
     | HistoryNotRecorded
+    | TriesInterrupted
 )
 EventSink = Callable[[Event], None]
 

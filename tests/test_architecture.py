@@ -34,6 +34,7 @@ LAYERS = {
     "logs": 6,
     "config": 6,
     "database": 6,
+    "interrupts": 6,
     "__version__": 6,
 }
 # Named by every layer: the object commands hand down.

@@ -143,10 +143,15 @@ SELECT pg_sleep(60);
     # The killed backend noticed its client was gone instead of sleeping out its minute.
     assert time.monotonic() - started < 30
     assert "20240601_001" in applied_versions(database_url)
-    assert [row["revision"] for row in history_rows(database_url)] == [
-        *branch_of("auth"),
-        "20240601_001",
+    rows = [(row["revision"], row["outcome"]) for row in history_rows(database_url)]
+    assert rows == [
+        *((revision, "success") for revision in branch_of("auth")),
+        ("20240601_001", "interrupted"),  # the killed try, closed by the next run
+        ("20240601_001", "success"),
     ]
+    assert (
+        "now recorded as interrupted" in result.output or "recorded as interrupted" in result.output
+    )
 
 
 def _wait_for_query(url: URL, query: str, seconds: float = 30) -> None:

@@ -19,6 +19,7 @@ from migrator.cli.console import EventView
 from migrator.cli.options import Target
 from migrator.context import Context
 from migrator.events import EventSink
+from migrator.interrupts import raise_on_sigterm
 
 app = typer.Typer(
     help="Migrations of the Inopsio platform: nine services, one PostgreSQL, one safe runner.",
@@ -88,6 +89,7 @@ def _log_lines(ctx: Context) -> EventSink:
 
 
 def main() -> None:
+    raise_on_sigterm()
     app()
 
 

@@ -25,6 +25,7 @@ from migrator.events import (
     StepFinished,
     StepStarted,
 )
+from migrator.interrupts import Interrupted, Terminated, as_interrupted
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -45,6 +46,10 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             for problem in getattr(error, "problems", []):
                 err.print(f"  - {problem}", soft_wrap=True, markup=False)
             raise typer.Exit(error.exit_code) from None
+        except (KeyboardInterrupt, Terminated, Interrupted) as error:
+            interrupted = as_interrupted(error, None)
+            err.print(f"[red]error:[/red] {escape(str(interrupted))}", soft_wrap=True)
+            raise typer.Exit(interrupted.exit_code) from None
 
     return wrapper
 

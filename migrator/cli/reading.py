@@ -94,7 +94,8 @@ def history_command(
     for row in rows:
         colour = colours.get(row.outcome, "white")
         outcome = row.outcome if row.attempt == 1 else f"{row.outcome} (try {row.attempt})"
-        detail = f"[{row.sqlstate}] {row.error_message}" if row.error_message else row.note or ""
+        state = f"[{row.sqlstate}] " if row.sqlstate else ""
+        detail = f"{state}{row.error_message}" if row.error_message else row.note or ""
         out.print(
             f"{row.finished_at:%Y-%m-%d %H:%M:%S}  {row.revision or '-':<12}  "
             f"{row.service or '-':<11}  {row.direction:<9}  [{colour}]{outcome:<11}[/{colour}]  "

@@ -45,7 +45,7 @@ def apply_plan(
             connection, settings.tool_schema, settings.engine.lock_wait_ms, events
         ),
     ):
-        session.prepare(connection, settings)
+        session.prepare(connection, settings, events)
         validation.refuse_unless_valid(validation.check(connection, settings, ctx.graph))
         if before is not None:
             plan = before(connection)

@@ -27,7 +27,7 @@ from typing import Any
 
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from migrator import urls
 from migrator.config import Settings
@@ -40,6 +40,7 @@ from migrator.events import (
     StepFinished,
     StepStarted,
 )
+from migrator.interrupts import as_interrupted
 from migrator.model import plan as planning
 from migrator.model.graph import RevisionGraph
 from migrator.model.plan import Plan, PlannedRevision
@@ -240,9 +241,25 @@ class PlanRun(_Run):
         self.tries: Counter[str | None] = Counter()
         self.step_started = datetime.now(UTC)
         self.applied: list[str] = []
+        self.try_row: int | None = None  # the current try's `running` history row
 
     def announce(self, planned: PlannedRevision) -> None:
+        """A try begins: its row is written `running` and committed before the revision's
+        transaction opens, so that a try whose process is killed still leaves a trace."""
         self.step_started = datetime.now(UTC)
+        self.try_row = history.record(
+            self.connection,
+            self.settings.tool_schema,
+            self._attempt(
+                planned.id,
+                planned.direction,
+                "running",
+                self.step_started,
+                self.tries[planned.id] + 1,
+            ),
+            self.who,
+        )
+        self.connection.commit()
         self.events(StepStarted(planned.id, planned.revision.service.name))
 
     def run_sql(self, context: MigrationContext, body: str) -> None:
@@ -264,21 +281,14 @@ class PlanRun(_Run):
 
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         """Alembic's hook, called inside the step's transaction after the version table moved:
-        the history row commits (or rolls back) together with it."""
-        planned = self.cursor.finish()
+        the try's row is closed (or, for a stamp, written) together with it."""
+        self.cursor.finish()
         direction = "stamp" if step.is_stamp else "upgrade" if step.is_upgrade else "downgrade"
         finished = datetime.now(UTC)
         for revision in step.up_revision_ids or (None,):
-            attempt = self.tries[revision] + 1
-            self._record(
-                ctx.connection,
-                revision,
-                direction,
-                attempt,
-                "success",
-                checksum=planned.checksum if planned else self._checksum(revision, "upgrade"),
-                note=self.note,
-                finished=finished,
+            number = self.tries[revision] + 1
+            self._write(
+                ctx.connection, self._attempt(revision, direction, "success", finished, number)
             )
             if revision is not None:
                 self.statements.finish_revision(ctx.connection, revision)
@@ -291,7 +301,7 @@ class PlanRun(_Run):
                         direction=direction,
                         message=self.graph[revision].title,
                         duration_ms=round((finished - self.step_started).total_seconds() * 1000),
-                        attempt=attempt,
+                        attempt=number,
                     )
                 )
             self.tries.pop(revision, None)
@@ -299,7 +309,8 @@ class PlanRun(_Run):
         self.step_started = datetime.now(UTC)
 
     def execute(self, run_migrations: Callable[[], None]) -> None:
-        """Run Alembic's steps; after a lock timeout, pause and run what is left again."""
+        """Run Alembic's steps; after a lock timeout, pause and run what is left again. An
+        interruption (Ctrl-C, SIGTERM) closes the try as interrupted and goes on upwards."""
         while True:
             self.statements.load_progress(self.connection)
             self.step_started = datetime.now(UTC)
@@ -307,6 +318,10 @@ class PlanRun(_Run):
                 run_migrations()
                 return
             except BaseException as error:
+                interruption = _interruption(error)
+                if interruption is not None:
+                    revision, _, _ = self._close_failed_try(interruption)
+                    raise as_interrupted(interruption, revision) from None
                 if self._retry_after(error):
                     continue
                 explained = self._explained(error)
@@ -314,39 +329,43 @@ class PlanRun(_Run):
                     raise
                 raise explained from error
 
-    def _failed(self) -> tuple[str | None, str]:
+    def _close_failed_try(self, error: BaseException) -> tuple[str | None, int, str | None]:
+        """Close the current try's row with how it ended; returns its revision, its number
+        and the SQLSTATE."""
+        _rollback_quietly(self.connection)
         planned = self.cursor.current
         self.cursor.current = None
-        if planned is None:
-            return None, "upgrade"
-        return planned.id, planned.direction
-
-    def _retry_after(self, error: BaseException) -> bool:
-        """Record the failed try; True when it is worth another."""
-        _rollback_quietly(self.connection)
-        revision, direction = self._failed()
+        revision = planned.id if planned else None
+        direction = planned.direction if planned else "upgrade"
         self.tries[revision] += 1
-        attempt = self.tries[revision]
         sqlstate = _sqlstate(error)
-        tries = self._tries_allowed(revision)
         interrupted = not isinstance(error, Exception)
-        retry = sqlstate == locking.LOCK_NOT_AVAILABLE and attempt < tries
-        message = urls.scrub(
-            "interrupted" if interrupted else _message_of(error), self.settings.database_url
+        retry = (
+            not interrupted
+            and sqlstate == locking.LOCK_NOT_AVAILABLE
+            and self.tries[revision] < self._tries_allowed(revision)
+        )
+        outcome = "interrupted" if interrupted else "rolled_back" if retry else "failed"
+        message = (
+            f"interrupted by {as_interrupted(error, revision).signal_name}"
+            if interrupted
+            else urls.scrub(_message_of(error), self.settings.database_url)
         )
         statement = error.statement.first_line if isinstance(error, StatementFailed) else None
+        attempt = self.tries[revision]
         self.events(
             StepFailed(revision, self._service(revision), attempt, sqlstate, message, statement)
         )
-        self._record_failure(
-            revision,
-            direction,
-            attempt,
-            "rolled_back" if retry or interrupted else "failed",
-            sqlstate,
-            message,
-        )
-        if not retry:
+        now = datetime.now(UTC)
+        ended = self._attempt(revision, direction, outcome, now, attempt, sqlstate, message)
+        self._write_failure(ended)
+        return revision, attempt, sqlstate
+
+    def _retry_after(self, error: BaseException) -> bool:
+        """Record the failed try; True when it is worth another."""
+        revision, attempt, sqlstate = self._close_failed_try(error)
+        tries = self._tries_allowed(revision)
+        if sqlstate != locking.LOCK_NOT_AVAILABLE or attempt >= tries:
             return False
         delay_ms = locking.retry_delay_ms(attempt, self.settings.engine.retry_backoff_ms)
         self.events(RetryScheduled(str(revision), attempt, tries, delay_ms, _message_of(error)))
@@ -380,80 +399,66 @@ class PlanRun(_Run):
             return known.settings.lock_retries
         return self.settings.engine.lock_retries
 
-    def _record(
+    def _attempt(
         self,
-        connection: Connection,
         revision: str | None,
         direction: str,
-        attempt: int,
         outcome: str,
-        *,
-        checksum: str | None,
         finished: datetime,
-        note: str | None = None,
+        number: int,
         sqlstate: str | None = None,
         error_message: str | None = None,
-    ) -> None:
-        history.record(
-            connection,
-            self.settings.tool_schema,
-            history.Attempt(
-                run_id=self.run_id,
-                revision=revision,
-                service=self._service(revision),
-                direction=direction,
-                started_at=self.step_started,
-                finished_at=finished,
-                outcome=outcome,
-                attempt=attempt,
-                checksum=checksum,
-                sqlstate=sqlstate,
-                error_message=error_message,
-                note=note,
-            ),
-            self.who,
+    ) -> history.Attempt:
+        """The history row of try `number` of `revision`."""
+        known = self.graph.revisions.get(revision or "")
+        checksum_direction = "downgrade" if direction == "downgrade" else "upgrade"
+        return history.Attempt(
+            run_id=self.run_id,
+            revision=revision,
+            service=known.service.name if known else None,
+            direction=direction,
+            started_at=self.step_started,
+            finished_at=finished,
+            outcome=outcome,
+            attempt=number,
+            checksum=known.checksum(checksum_direction) if known else None,
+            sqlstate=sqlstate,
+            error_message=error_message,
+            note=self.note,
         )
 
-    def _record_failure(
-        self,
-        revision: str | None,
-        direction: str,
-        attempt: int,
-        outcome: str,
-        sqlstate: str | None,
-        message: str,
-    ) -> None:
+    def _write(self, connection: Connection, attempt: history.Attempt) -> None:
+        """Close the try's `running` row, or write a row where none was opened (a stamp)."""
+        schema = self.settings.tool_schema
+        if self.try_row is not None:
+            history.close(connection, schema, self.try_row, attempt)
+            self.try_row = None
+        else:
+            history.record(connection, schema, attempt, self.who)
+
+    def _write_failure(self, attempt: history.Attempt) -> None:
         """A failed try's row, on the run's connection, or a new one when it is gone."""
         reason = ""
         for connection in (self.connection, None):
             try:
                 with contextlib.ExitStack() as stack:
                     target = connection or stack.enter_context(self.connection.engine.connect())
-                    self._record(
-                        target,
-                        revision,
-                        direction,
-                        attempt,
-                        outcome,
-                        checksum=self._checksum(revision, direction),
-                        finished=datetime.now(UTC),
-                        sqlstate=sqlstate,
-                        error_message=message,
-                    )
-                    target.commit()
+                    row = self.try_row
+                    self._write(target, attempt)
+                    try:
+                        target.commit()
+                    except SQLAlchemyError:
+                        self.try_row = row
+                        raise
                 return
-            except DBAPIError as error:
+            except SQLAlchemyError as error:
                 _rollback_quietly(self.connection)
-                reason = str(error.orig).strip()
-        self.events(HistoryNotRecorded(revision, reason))
+                reason = str(getattr(error, "orig", None) or error).strip()
+        self.events(HistoryNotRecorded(attempt.revision, reason))
 
     def _service(self, revision: str | None) -> str | None:
         known = self.graph.revisions.get(revision or "")
         return known.service.name if known else None
-
-    def _checksum(self, revision: str | None, direction: str) -> str | None:
-        known = self.graph.revisions.get(revision or "")
-        return known.checksum(direction) if known else None
 
 
 def _sqlstate(error: BaseException) -> str | None:
@@ -473,5 +478,18 @@ def _message_of(error: BaseException) -> str:
 
 
 def _rollback_quietly(connection: Connection) -> None:
-    with contextlib.suppress(DBAPIError):  # the connection is gone; recording uses a new one
+    with contextlib.suppress(SQLAlchemyError):  # the connection is gone; a new one records
         connection.rollback()
+
+
+def _interruption(error: BaseException) -> BaseException | None:
+    """The Ctrl-C or SIGTERM behind an error, if any: the driver cancels the statement when
+    it is interrupted, and what surfaces may be the error a cleanup raised afterwards."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if not isinstance(current, Exception):
+            return current
+        current = current.__cause__ or current.__context__
+    return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import getpass
 import socket
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from functools import cache
 from importlib import metadata
@@ -22,12 +22,20 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from migrator.run import lock
+
 HISTORY_TABLE = "migration_history"
 PROGRESS_TABLE = "statement_progress"
 CHECKPOINT_TABLE = "batch_checkpoints"
 
-DIRECTIONS = ("upgrade", "downgrade", "stamp", "repair")
-OUTCOMES = ("success", "failed", "rolled_back")
+DIRECTIONS = ("upgrade", "downgrade", "stamp", "repair", "restore")
+# A try is written as `running` when it starts and closed when it ends, so a try whose process
+# was killed stays visible: the next run (holding the migration lock) marks it `interrupted`.
+OUTCOMES = ("success", "failed", "rolled_back", "running", "interrupted")
+# The tool's tables carry their version in the history table's comment; older tables are
+# brought up to it under the migration lock.
+TABLES_VERSION = "migrator tables v2"
+VANISHED = "its process vanished (killed, or its connection was lost) before the try ended"
 
 
 def create_schema_sql(schema: str) -> str:
@@ -81,12 +89,44 @@ def _ddl(schema: str) -> list[str]:
     ]
 
 
+def _upgrades(schema: str) -> list[str]:
+    """What brings tables of an earlier version of the tool to this one: the checks of
+    direction and outcome widened (restore; running and interrupted)."""
+    table = f'"{schema}".{HISTORY_TABLE}'
+    statements = []
+    for column, allowed in (("direction", DIRECTIONS), ("outcome", OUTCOMES)):
+        constraint = f"{HISTORY_TABLE}_{column}_check"
+        statements += [
+            f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {constraint}",
+            f"ALTER TABLE {table} ADD CONSTRAINT {constraint} CHECK ({column} IN {allowed!r})",
+        ]
+    return [*statements, f"COMMENT ON TABLE {table} IS '{TABLES_VERSION}'"]
+
+
 def ensure_tables(connection: Connection, schema: str) -> None:
-    """Create the tool's schema and tables where missing; the caller holds the migration lock,
-    so two migrators never race to create them."""
+    """Create the tool's schema and tables where missing, and bring older ones up to date;
+    the caller holds the migration lock, so two migrators never race to do it."""
     for statement in _ddl(schema):
         connection.exec_driver_sql(statement)
+    version = connection.exec_driver_sql(
+        "SELECT obj_description(%s::regclass, 'pg_class')", (f'"{schema}".{HISTORY_TABLE}',)
+    ).scalar()
+    if version != TABLES_VERSION:
+        for statement in _upgrades(schema):
+            connection.exec_driver_sql(statement)
     connection.commit()
+
+
+def close_vanished(connection: Connection, schema: str) -> list[str]:
+    """Mark the tries still `running` as interrupted; the caller holds the migration lock, so
+    no live run owns them. Returns their revisions."""
+    rows = connection.exec_driver_sql(
+        f"UPDATE \"{schema}\".{HISTORY_TABLE} SET outcome = 'interrupted', "
+        "error_message = %s WHERE outcome = 'running' RETURNING revision",
+        (VANISHED,),
+    ).all()
+    connection.commit()
+    return [row[0] or "-" for row in rows]
 
 
 def tables_exist(connection: Connection, schema: str) -> bool:
@@ -147,13 +187,29 @@ class Attempt:
         return round((self.finished_at - self.started_at).total_seconds() * 1000)
 
 
-def record(connection: Connection, schema: str, attempt: Attempt, who: Identity) -> None:
-    """Write one row in the connection's current transaction (the caller commits)."""
+def record(connection: Connection, schema: str, attempt: Attempt, who: Identity) -> int:
+    """Write one row in the connection's current transaction (the caller commits); returns
+    its id."""
     values = {**asdict(attempt), **asdict(who), "duration_ms": attempt.duration_ms}
     columns = ", ".join(values)
     placeholders = ", ".join(f"%({name})s" for name in values)
+    return int(
+        connection.exec_driver_sql(
+            f'INSERT INTO "{schema}".{HISTORY_TABLE} ({columns}) VALUES ({placeholders}) '
+            "RETURNING id",
+            values,
+        ).scalar()
+    )
+
+
+def close(connection: Connection, schema: str, row_id: int, attempt: Attempt) -> None:
+    """End the try a `running` row records, with how it ended (the caller commits)."""
     connection.exec_driver_sql(
-        f'INSERT INTO "{schema}".{HISTORY_TABLE} ({columns}) VALUES ({placeholders})', values
+        f'UPDATE "{schema}".{HISTORY_TABLE} SET finished_at = %(finished_at)s, '
+        "duration_ms = %(duration_ms)s, outcome = %(outcome)s, sqlstate = %(sqlstate)s, "
+        "error_message = %(error_message)s, checksum = %(checksum)s, note = %(note)s "
+        "WHERE id = %(id)s",
+        {**asdict(attempt), "duration_ms": attempt.duration_ms, "id": row_id},
     )
 
 
@@ -204,7 +260,13 @@ def read(
         "LIMIT %(limit)s",
         {"services": services, "limit": limit},
     )
-    return [Row(**row._mapping) for row in result]
+    rows = [Row(**row._mapping) for row in result]
+    if any(row.outcome == "running" for row in rows) and not lock.is_held(connection, schema):
+        # No run holds the migration lock, so these tries' process is gone; the next run
+        # records it, and until then they read as what they are.
+        vanished = {"outcome": "interrupted", "error_message": VANISHED}
+        rows = [replace(row, **vanished) if row.outcome == "running" else row for row in rows]
+    return rows
 
 
 def latest_success_by_revision(connection: Connection, schema: str) -> dict[str, Row]:

@@ -38,6 +38,19 @@ def _schema_key(schema: str) -> int:
     return zlib.crc32(schema.encode()) & 0x7FFFFFFF
 
 
+_HELD = (
+    "SELECT l.pid FROM pg_locks l "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+    "AND l.classid = %s AND l.objid = %s "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
+def is_held(connection: Connection, schema: str) -> bool:
+    """Whether some session holds the migration lock now (a run is under way)."""
+    return connection.exec_driver_sql(_HELD, (_NAMESPACE, _schema_key(schema))).first() is not None
+
+
 def _holder(connection: Connection, schema: str) -> str:
     """Who holds the lock: pid, user, application and since when, as pg_stat_activity knows."""
     row = connection.exec_driver_sql(

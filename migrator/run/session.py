@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from migrator.config import Settings
+from migrator.events import EventSink, TriesInterrupted
 from migrator.run import history
 
 # PostgreSQL 14+ notices a vanished client during a long statement and cancels it, so a
@@ -22,10 +23,14 @@ def set_timeouts(connection: Connection, lock_timeout_ms: int, statement_timeout
     )
 
 
-def prepare(connection: Connection, settings: Settings) -> None:
-    """The tool's tables, and the session settings every statement of the run shares; the
-    caller holds the migration lock."""
+def prepare(connection: Connection, settings: Settings, events: EventSink) -> None:
+    """The tool's tables, the tries an earlier process left `running` closed as interrupted,
+    and the session settings every statement of the run shares; the caller holds the migration
+    lock, so no live run owns those tries."""
     history.ensure_tables(connection, settings.tool_schema)
+    vanished = history.close_vanished(connection, settings.tool_schema)
+    if vanished:
+        events(TriesInterrupted(tuple(vanished)))
     set_timeouts(connection, settings.engine.lock_timeout_ms, settings.engine.statement_timeout_ms)
     if connection.dialect.server_version_info >= (14,):
         connection.exec_driver_sql(
