@@ -28,7 +28,6 @@ def _drop_templates(server_url: URL) -> None:
             (devdb.TEMPLATE_PREFIX,),
         ).fetchall()
         for (name,) in names:
-            connection.execute(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
             connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
@@ -46,6 +45,7 @@ def main() -> None:
             str(BIN / "migrate"),
             "dev",
             "reset",
+            "--yes",
             "--project",
             str(project),
             "--database-url",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL
 import migrator
 from migrator.errors import MigratorError
 from migrator.model import services
+from migrator.ops import devdb
 
 
 def _crm_head() -> str:
@@ -40,7 +41,6 @@ def _drop_templates(server_url: URL) -> Iterator[None]:
             ("migrator_tpl_migrator_test_",),
         ).scalars()
         for name in list(names):
-            connection.exec_driver_sql(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
             connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
@@ -55,9 +55,9 @@ def test_dev_reset_replays_once_then_clones_the_template(project: Path, database
         connection.exec_driver_sql("CREATE TABLE auth.scratch_by_hand (id int)")
         connection.commit()
 
-    first = run_migrate("dev", "reset", project=project, url=database_url)
+    first = run_migrate("dev", "reset", "--yes", project=project, url=database_url)
     replayed = schema_of(database_url)
-    second = run_migrate("dev", "reset", project=project, url=database_url)
+    second = run_migrate("dev", "reset", "--yes", project=project, url=database_url)
 
     assert first.exit_code == 0, first.output
     assert f"{len(platform_graph().revisions)} revision(s) applied and seeded" in first.output
@@ -72,7 +72,7 @@ def test_dev_reset_replays_once_then_clones_the_template(project: Path, database
 
 
 def test_a_changed_revision_makes_dev_reset_replay_again(project: Path, database_url: URL) -> None:
-    run_migrate("dev", "reset", project=project, url=database_url)
+    run_migrate("dev", "reset", "--yes", project=project, url=database_url)
     add_revision(
         project,
         "erp",
@@ -82,16 +82,54 @@ def test_a_changed_revision_makes_dev_reset_replay_again(project: Path, database
         downgrade="DROP TABLE IF EXISTS erp.bins;",
     )
 
-    again = run_migrate("dev", "reset", project=project, url=database_url)
+    again = run_migrate("dev", "reset", "--yes", project=project, url=database_url)
 
     assert "revision(s) applied and seeded" in again.output
     assert "20240601_001" in applied_versions(database_url)
 
 
+def test_dev_reset_of_a_configured_database_asks_first_naming_it(
+    project: Path, database_url: URL
+) -> None:
+    run_migrate("up", "--service", "auth", project=project, url=database_url)
+
+    result = run_migrate("dev", "reset", project=project, url=database_url)  # no terminal
+
+    assert result.exit_code == 2
+    [line] = [text for text in result.output.splitlines() if text.startswith("error:")]
+    assert f"Drop and recreate database {database_url.database}" in line
+    assert "pass --yes" in line
+    assert applied_versions(database_url) == {head_of("auth")}
+
+
+def test_templates_are_capped_listed_and_removable_with_a_plain_drop(
+    project: Path, new_database: Callable[[], URL], server_url: URL
+) -> None:
+    made = []
+    for _ in range(devdb.KEPT_TEMPLATES + 1):
+        url = new_database()
+        run_migrate("dev", "reset", "--yes", project=project, url=url)
+        made.append(url)
+
+    listed = run_migrate("dev", "templates", project=project, url=made[0])
+    names = [line for line in listed.output.splitlines() if line.startswith("migrator_tpl_")]
+    with connection_to(server_url) as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.exec_driver_sql(f'DROP DATABASE "{names[-1]}"')  # no IS_TEMPLATE to undo
+    dropped = run_migrate("dev", "templates", "--drop", project=project, url=made[0])
+    after = run_migrate("dev", "templates", project=project, url=made[0])
+
+    assert len(names) == devdb.KEPT_TEMPLATES
+    assert dropped.exit_code == 0 and f"dropped {len(names) - 1} template" in dropped.output
+    assert "no template databases" in after.output
+
+
 def test_dev_reset_is_refused_outside_development(project: Path, database_url: URL) -> None:
     run_migrate("up", "--service", "auth", project=project, url=database_url)
 
-    result = run_migrate("dev", "reset", "--env", "production", project=project, url=database_url)
+    result = run_migrate(
+        "dev", "reset", "--env", "production", "--yes", project=project, url=database_url
+    )
 
     assert result.exit_code == 1 and "not allowed in production" in result.output
     assert applied_versions(database_url) == {head_of("auth")}

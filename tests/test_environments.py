@@ -203,3 +203,16 @@ def test_verify_reports_each_object_a_rollback_gets_wrong(project: Path, databas
     assert "after the rollback, columns: only in the second: erp bins id bigint" in result.output
     assert "after the rollback, indexes: only in the second: erp bins_pkey" in result.output
     assert applied_versions(database_url) == applied
+
+
+def test_production_refuses_a_wrong_approval_even_when_nothing_is_pending(
+    project: Path, database_url: URL
+) -> None:
+    run_migrate("up", project=project, url=database_url)
+
+    result = run_migrate(
+        "up", "--env", "production", "--approve", "0123456789ab", project=project, url=database_url
+    )
+
+    assert result.exit_code == 1
+    assert "the approved plan 0123456789ab is not the plan now" in result.output

@@ -180,3 +180,16 @@ def test_a_revision_may_set_its_own_lock_timeout_and_tries(
     assert result.exit_code == 1 and "gave up after 1 tries" in result.output
     tries = [row for row in history_rows(database_url) if row["revision"] == "20240601_001"]
     assert [(row["outcome"], row["duration_ms"] < 2000) for row in tries] == [("failed", True)]
+
+
+def test_up_with_nothing_pending_waits_for_a_run_under_way(database_url: URL) -> None:
+    run_migrate("up", url=database_url)
+    with (
+        connection_to(database_url) as holder,
+        locking.migration_lock(holder, "migrator", 1000, print),
+    ):
+        result = run_migrate("up", "--lock-wait", "1s", url=database_url)
+
+    assert result.exit_code == 1
+    assert "another migrator holds the migration lock" in result.output
+    assert "nothing to apply" not in result.output

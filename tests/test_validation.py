@@ -115,3 +115,15 @@ def test_an_applied_revision_whose_file_is_gone_is_reported_missing(
 
     assert validated.exit_code == 1
     assert '"kind": "missing"' in validated.output and erp_head.id in validated.output
+
+
+def test_up_with_nothing_pending_still_refuses_an_edited_applied_revision(
+    project: Path, database_url: URL
+) -> None:
+    run_migrate("up", project=project, url=database_url)
+    _edit(project, "CREATE TABLE", "CREATE UNLOGGED TABLE")
+
+    result = run_migrate("up", project=project, url=database_url)
+
+    assert result.exit_code == 1
+    assert "disagree with the files, so nothing is applied" in result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -184,24 +185,60 @@ def restore(
     ctx = context(target)
     _announce_policy(ctx)
     target = urls.redacted(ctx.url)
-    if not yes and not typer.confirm(f"Replace every service schema of {target} with {file.name}?"):
+    if not _confirmation(yes)(f"Replace every service schema of {target} with {file.name}?"):
         raise UsageError("restore cancelled; nothing was changed")
     writing.restore(ctx, file)
     out.print(f"restored {file.name} into {target}", soft_wrap=True)
 
 
+def _confirmation(yes: bool) -> Callable[[str], bool]:
+    """Yes when --yes was given; else the person's answer at a terminal; else a refusal that
+    says how to give it (a script without a terminal cannot answer)."""
+
+    def confirmed(question: str) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError(f"{question.split('?')[0]}? No terminal to ask; pass --yes to confirm")
+        return typer.confirm(question)
+
+    return confirmed
+
+
 @dev_app.command("reset")
 @reports_errors
 @target_options(environment=True)
-def dev_reset(*, target: Target) -> None:
+def dev_reset(yes: Yes = False, *, target: Target) -> None:
     """Drop and recreate the development database at head with its seeds (cloned from a
-    cached template when no revision or seed changed)."""
+    cached template when no revision or seed changed). A database other than the embedded
+    server's is dropped only after a confirmation naming it (--yes for scripts)."""
     ctx = context(target, quiet=True)
     _announce_policy(ctx)
-    result = writing.dev_reset(ctx)
+    result = writing.dev_reset(ctx, _confirmation(yes))
     how = (
         f"cloned from template {result.template}"
         if result.from_template
         else f"{result.applied} revision(s) applied and seeded; cached as {result.template}"
     )
     out.print(f"database {result.database} recreated: {how}")
+
+
+@dev_app.command("templates")
+@reports_errors
+@target_options()
+def dev_templates(
+    drop: Annotated[bool, typer.Option("--drop", help="Drop them all.")] = False,
+    *,
+    target: Target,
+) -> None:
+    """List the template databases `dev reset` keeps (the newest few per server), or drop them."""
+    ctx = context(target)
+    if drop:
+        dropped = writing.drop_templates(ctx)
+        out.print(f"dropped {len(dropped)} template database(s)")
+        return
+    names = writing.templates(ctx)
+    for name in names:
+        out.print(name)
+    if not names:
+        out.print("no template databases")

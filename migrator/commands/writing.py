@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from migrator import database
 from migrator.checks import verify as verification
 from migrator.context import Context
-from migrator.errors import CheckFailed, MigratorError
+from migrator.errors import CheckFailed, MigratorError, UsageError
 from migrator.events import Event, StepFinished, log_event
 from migrator.model import plan as planning
 from migrator.model import services
@@ -161,7 +161,9 @@ def run_plan(
                 "applied. Fix the DOWNGRADE of the revisions named below",
                 outcome.verification.differences,
             )
-    if plan:
+    # An empty upgrade goes through the lock too: it checks the files against the history,
+    # and waits for a run under way instead of answering "nothing to do" in its middle.
+    if plan or replan is not None:
         outcome.done = apply.apply_plan(
             ctx, plan, before=_guard(ctx, chosen, outcome, replan), note=note
         )
@@ -216,15 +218,21 @@ def restore(ctx: Context, file: Path) -> None:
     backup.restore(ctx.settings, ctx.url, file)
 
 
-def dev_reset(ctx: Context) -> devdb.Reset:
+def dev_reset(ctx: Context, confirmed: Callable[[str], bool]) -> devdb.Reset:
     """Drop and recreate the development database at head with its seeds, cloned from a
-    cached template when no revision or seed file changed since the template was made."""
+    cached template when no revision or seed file changed since the template was made. The
+    embedded server's database is the tool's own; any other is dropped only once `confirmed`
+    says yes to a question naming its host and database."""
     chosen = rules(ctx)
     if not chosen.recreate:
         raise MigratorError(
             f"dev reset is not allowed in {chosen.name}: it drops the database. Only "
             "environments with recreate = true (development by default) allow it"
         )
+    if not ctx.settings.uses_embedded_server:
+        where = f"database {ctx.url.database} on {ctx.url.host or 'the local socket'}"
+        if not confirmed(f"Drop and recreate {where}? Every row in it is lost"):
+            raise UsageError(f"dev reset cancelled; {where} was not touched")
     template = devdb.template_name(ctx.settings, ctx.url, chosen.seeds)
     if devdb.recreate(ctx.url, template):
         return devdb.Reset(str(ctx.url.database), template, from_template=True, applied=0)
@@ -260,6 +268,16 @@ def ensure_up_to_date(
         )
     up(ctx, service=service)
     return applied
+
+
+def templates(ctx: Context) -> list[str]:
+    """The template databases `dev reset` keeps on the server, newest first."""
+    return devdb.listed_templates(ctx.url)
+
+
+def drop_templates(ctx: Context) -> list[str]:
+    """Remove the template databases `dev reset` keeps on the server."""
+    return devdb.drop_templates(ctx.url)
 
 
 def backups(ctx: Context) -> list[backup.Backup]:

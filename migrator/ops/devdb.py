@@ -4,7 +4,9 @@ Replaying every migration and seed on each reset costs seconds per hundred revis
 reset after a change keeps its result as a template database named by a hash of every
 revision's checksum and every seed file; the next reset with the same files clones it with
 `CREATE DATABASE ... TEMPLATE`, which copies files instead of running SQL. A changed file gives
-a new hash, and the stale template is dropped.
+a new hash, and the stale template is dropped. Templates refuse connections (a connection would
+make the next clone fail) but are ordinary databases otherwise, so a plain DROP DATABASE removes
+them; at most KEPT_TEMPLATES stay on a server, and `migrate dev templates --drop` removes all.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from migrator.model import services
 from migrator.ops import seeds
 
 TEMPLATE_PREFIX = "migrator_tpl_"
+KEPT_TEMPLATES = 3  # per server: the newest, whatever database they were made for
 
 
 @dataclass(frozen=True)
@@ -92,16 +95,45 @@ def keep_as_template(url: URL, template: str) -> None:
             f"CREATE DATABASE {_identifier(template)} TEMPLATE {_identifier(database)}"
         )
         # Nobody may connect to it: a connection would make the next clone fail.
+        admin.exec_driver_sql(f"ALTER DATABASE {_identifier(template)} ALLOW_CONNECTIONS false")
+        for name in templates(admin)[KEPT_TEMPLATES:]:
+            _drop(admin, name)
+
+
+def templates(admin: Connection) -> list[str]:
+    """The tool's template databases on the server, newest first."""
+    return list(
         admin.exec_driver_sql(
-            f"ALTER DATABASE {_identifier(template)} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"
-        )
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s) ORDER BY oid DESC",
+            (TEMPLATE_PREFIX,),
+        ).scalars()
+    )
+
+
+def listed_templates(url: URL) -> list[str]:
+    with connect(_admin(url)) as admin:
+        return templates(admin)
+
+
+def drop_templates(url: URL) -> list[str]:
+    """Drop every template database of the tool on `url`'s server; returns their names."""
+    with connect(_admin(url)) as admin:
+        admin = admin.execution_options(isolation_level="AUTOCOMMIT")
+        names = templates(admin)
+        for name in names:
+            _drop(admin, name)
+    return names
+
+
+def _drop(admin: Connection, name: str) -> None:
+    # Templates made by earlier versions of the tool were marked IS_TEMPLATE, which a plain
+    # DROP DATABASE refuses.
+    admin.exec_driver_sql(f"ALTER DATABASE {_identifier(name)} IS_TEMPLATE false")
+    admin.exec_driver_sql(f"DROP DATABASE IF EXISTS {_identifier(name)} WITH (FORCE)")
 
 
 def _drop_stale_templates(admin: Connection, database: str) -> None:
     prefix = f"{TEMPLATE_PREFIX}{database[:40]}_"
-    stale = admin.exec_driver_sql(
-        "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (prefix,)
-    ).scalars()
-    for name in list(stale):
-        admin.exec_driver_sql(f"ALTER DATABASE {_identifier(name)} IS_TEMPLATE false")
-        admin.exec_driver_sql(f"DROP DATABASE {_identifier(name)} WITH (FORCE)")
+    for name in templates(admin):
+        if name.startswith(prefix):
+            _drop(admin, name)

@@ -80,7 +80,7 @@ class ApprovalRequired(MigratorError):
 def approval_note(policy: Policy, plan: Plan, approved: str | None, command: str) -> str | None:
     """Refuse unless the policy needs no approval or `approved` is this plan's hash; the note
     to record with the run otherwise."""
-    if not policy.approval or not plan:
+    if not policy.approval or (not plan and approved is None):
         return None
     review = (
         command.replace(" --approve HASH", "")
