@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -193,3 +194,34 @@ def test_up_with_nothing_pending_waits_for_a_run_under_way(database_url: URL) ->
     assert result.exit_code == 1
     assert "another migrator holds the migration lock" in result.output
     assert "nothing to apply" not in result.output
+
+
+def test_a_statement_taking_access_exclusive_waits_briefly_per_try_so_queries_keep_moving(
+    project: Path, database_url: URL
+) -> None:
+    """With a lock_timeout of a minute, ALTER TABLE still gives up each try after a short
+    wait: while it waits, every reader of the table queues behind it."""
+    _auth_with_new_column(project)
+    run_migrate("up", "--version", head_of("auth"), project=project, url=database_url)
+    release, holder = _hold_users_table(database_url, seconds=None)
+    started = time.monotonic()
+    try:
+        result = run_migrate(
+            "up",
+            "--lock-timeout",
+            "60s",
+            "--lock-retries",
+            "2",
+            "--service",
+            "auth",
+            project=project,
+            url=database_url,
+        )
+    finally:
+        release.set()
+        holder.join()
+
+    assert result.exit_code == 1
+    assert "gave up after 2 tries" in result.output
+    assert time.monotonic() - started < 30  # two short waits, not two minutes
+    assert "20240601_001" not in applied_versions(database_url)

@@ -49,6 +49,12 @@ class Statement:
         return RawStream()(self.node)
 
     @property
+    def takes_access_exclusive(self) -> bool:
+        """Whether the statement takes ACCESS EXCLUSIVE on a table: while it waits for that
+        lock, every query of the table queues behind it."""
+        return takes_access_exclusive(self.node)
+
+    @property
     def concurrent_index(self) -> str | None:
         """For `CREATE INDEX CONCURRENTLY name ...`, the index's name as PostgreSQL resolves it
         (qualified with the table's schema, which is where PostgreSQL puts the index)."""
@@ -96,6 +102,58 @@ def must_run_outside_transaction(node: ast.Node) -> bool:
             and bool(cmd.def_.concurrent)
             for cmd in node.cmds or ()
         )
+    return False
+
+
+# ALTER TABLE forms that take a weaker lock than ACCESS EXCLUSIVE (PostgreSQL's documentation of
+# ALTER TABLE and of explicit locking): SHARE UPDATE EXCLUSIVE or SHARE ROW EXCLUSIVE.
+_WEAKER_ALTER_TABLE = {
+    "AT_ValidateConstraint",
+    "AT_SetStatistics",
+    "AT_ClusterOn",
+    "AT_DropCluster",
+    "AT_SetOptions",
+    "AT_ResetOptions",
+    "AT_AttachPartition",
+    "AT_DetachPartitionFinalize",
+    "AT_EnableTrig",
+    "AT_EnableAlwaysTrig",
+    "AT_EnableReplicaTrig",
+    "AT_EnableTrigAll",
+    "AT_EnableTrigUser",
+    "AT_DisableTrig",
+    "AT_DisableTrigAll",
+    "AT_DisableTrigUser",
+}
+_RELATION_OBJECTS = {"OBJECT_TABLE", "OBJECT_INDEX", "OBJECT_VIEW", "OBJECT_MATVIEW"}
+_ACCESS_EXCLUSIVE_MODE = 8  # AccessExclusiveLock, LOCK TABLE's default
+
+
+def takes_access_exclusive(node: ast.Node) -> bool:
+    """Whether PostgreSQL takes ACCESS EXCLUSIVE on a relation for this statement."""
+    if isinstance(node, ast.AlterTableStmt):
+        kinds = {getattr(getattr(cmd, "subtype", None), "name", "") for cmd in node.cmds or ()}
+        if kinds & {"AT_AddConstraint"} and all(
+            isinstance(cmd.def_, ast.Constraint)
+            and getattr(cmd.def_.contype, "name", "") == "CONSTR_FOREIGN"
+            for cmd in node.cmds or ()
+            if getattr(cmd.subtype, "name", "") == "AT_AddConstraint"
+        ):
+            kinds -= {"AT_AddConstraint"}  # a foreign key takes SHARE ROW EXCLUSIVE
+        return bool(kinds - _WEAKER_ALTER_TABLE)
+    if isinstance(node, ast.DropStmt):
+        kind = getattr(node.removeType, "name", "")
+        return kind in _RELATION_OBJECTS and not node.concurrent
+    if isinstance(node, ast.TruncateStmt | ast.ClusterStmt):
+        return True
+    if isinstance(node, ast.RenameStmt):
+        return getattr(node.renameType, "name", "") in _RELATION_OBJECTS | {"OBJECT_COLUMN"}
+    if isinstance(node, ast.VacuumStmt):
+        return _has_option(node.options, "full")
+    if isinstance(node, ast.RefreshMatViewStmt):
+        return not node.concurrent
+    if isinstance(node, ast.LockStmt):
+        return node.mode == _ACCESS_EXCLUSIVE_MODE
     return False
 
 

@@ -3,7 +3,10 @@
 Three things make a step safe to run, and to run again after a failure or a kill:
 - each statement runs where PostgreSQL allows it: in the revision's transaction, or (for
   `CREATE INDEX CONCURRENTLY`, `VACUUM`, ...) in Alembic's autocommit block;
-- under the run's `lock_timeout` and `statement_timeout`, or the revision's own;
+- under the run's `lock_timeout` and `statement_timeout`, or the revision's own; a statement
+  that takes ACCESS EXCLUSIVE waits at most `exclusive_lock_timeout_ms` per try (unless the
+  revision sets its own lock_timeout), because every query of the table queues behind it while
+  it waits: the revision's retries do the rest, letting the queue drain between tries;
 - with progress markers for whatever commits before the revision does (the transaction an
   autocommit block ends, and each non-transactional statement), so a later try skips what is
   done instead of failing on it; and an INVALID index left by an interrupted
@@ -66,11 +69,13 @@ class StatementRunner:
     lock_timeout_ms: int
     statement_timeout_ms: int
     events: EventSink
+    exclusive_lock_timeout_ms: int = 500
     _done: dict[str, set[str]] = field(default_factory=dict)
     _seen: dict[str, Counter[str]] = field(default_factory=dict)
     _uncommitted: list[tuple[str, str]] = field(default_factory=list)
     _marked: set[str] = field(default_factory=set)
     _timeouts_in_force: tuple[int, int] | None = None
+    _revision_lock_timeout_ms: int = 0
 
     @property
     def schema_identifier(self) -> str:
@@ -113,6 +118,7 @@ class StatementRunner:
                 for key, statement in group:
                     if self._skip(revision, done, key, statement):
                         continue
+                    self._wait_briefly_for_exclusive(context.connection, revision, statement)
                     _execute(context.connection, revision, statement)
                     self._uncommitted.append((revision.id, key))
                 continue
@@ -148,9 +154,25 @@ class StatementRunner:
             if own.statement_timeout_ms is not None
             else self.statement_timeout_ms,
         )
+        self._revision_lock_timeout_ms = wanted[0]
         if wanted != self._timeouts_in_force:
             set_timeouts(connection, *wanted)
             self._timeouts_in_force = wanted
+
+    def _wait_briefly_for_exclusive(
+        self, connection: Connection, revision: Revision, statement: Statement
+    ) -> None:
+        """The lock_timeout for this statement: short for ACCESS EXCLUSIVE, unless the
+        revision chose its own; the revision's otherwise."""
+        if self._timeouts_in_force is None or revision.settings.lock_timeout_ms is not None:
+            return
+        lock_ms, statement_ms = self._timeouts_in_force
+        wanted = self._revision_lock_timeout_ms
+        if statement.takes_access_exclusive:
+            wanted = min(wanted or self.exclusive_lock_timeout_ms, self.exclusive_lock_timeout_ms)
+        if wanted != lock_ms:
+            set_timeouts(connection, wanted, statement_ms)
+            self._timeouts_in_force = (wanted, statement_ms)
 
     def restore_default_timeouts(self, connection: Connection) -> None:
         """After a revision with its own timeouts, give the next one the run's."""
