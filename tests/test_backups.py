@@ -6,7 +6,7 @@ import json
 import stat
 from pathlib import Path
 
-from conftest import applied_versions, connection_to, run_migrate, schema_of
+from conftest import applied_versions, connection_to, history_rows, run_migrate, schema_of
 from sqlalchemy.engine import URL
 
 
@@ -73,3 +73,64 @@ def test_backup_list_shows_the_newest_first_and_retention_prunes(
     assert len(listed) == 2
     assert listed[0]["created"] > listed[1]["created"]
     assert all(item["environment"] == "development" for item in listed)
+
+
+def test_a_restore_keeps_the_history_written_after_the_backup_and_records_itself(
+    project: Path, database_url: URL
+) -> None:
+    run_migrate("up", "--service", "auth", project=project, url=database_url)
+    run_migrate("backup", project=project, url=database_url)
+    run_migrate("up", "--service", "erp", project=project, url=database_url)
+    before = history_rows(database_url)
+    [dump] = (project / "backups").glob("*.dump")
+
+    result = run_migrate("restore", str(dump), "--yes", project=project, url=database_url)
+
+    after = history_rows(database_url)
+    assert result.exit_code == 0, result.output
+    assert after[: len(before)] == before  # nothing rewound, not even the erp rows
+    [restore_row] = after[len(before) :]
+    assert restore_row["direction"] == "restore" and restore_row["outcome"] == "success"
+    assert restore_row["note"] == f"restored {dump.name}"
+    assert not any(
+        revision.startswith("20240101_004") for revision in applied_versions(database_url)
+    )
+
+
+def test_production_restores_only_an_approved_backup(project: Path, database_url: URL) -> None:
+    run_migrate("up", "--service", "auth", project=project, url=database_url)
+    run_migrate("backup", project=project, url=database_url)
+    [dump] = (project / "backups").glob("*.dump")
+    run_migrate("up", "--service", "erp", project=project, url=database_url)
+
+    refused = run_migrate(
+        "restore", str(dump), "--yes", "--env", "production", project=project, url=database_url
+    )
+    approval = refused.output.split("--approve ")[1].split("`")[0]
+    wrong = run_migrate(
+        "restore",
+        str(dump),
+        "--yes",
+        "--env",
+        "production",
+        "--approve",
+        "0123456789ab",
+        project=project,
+        url=database_url,
+    )
+    approved = run_migrate(
+        "restore",
+        str(dump),
+        "--yes",
+        "--env",
+        "production",
+        "--approve",
+        approval,
+        project=project,
+        url=database_url,
+    )
+
+    assert refused.exit_code == 1 and "restores only an approved backup" in refused.output
+    assert wrong.exit_code == 1 and "is not this one" in wrong.output
+    assert approved.exit_code == 0, approved.output
+    assert f"approved {approval} by " in history_rows(database_url)[-1]["note"]

@@ -178,16 +178,18 @@ def backup_list(json_output: AsJson = False, *, target: Target) -> None:
 def restore(
     file: Annotated[Path, typer.Argument(help="A backup file (`migrate backup list`).")],
     yes: Yes = False,
+    approve: Approve = None,
     *,
     target: Target,
 ) -> None:
-    """Replace the services' schemas with a backup's, in one transaction."""
+    """Replace the services' schemas with a backup's, in one transaction; the audit history
+    keeps every row and records the restore. Production needs the restore's approval hash."""
     ctx = context(target)
     _announce_policy(ctx)
     target = urls.redacted(ctx.url)
     if not _confirmation(yes)(f"Replace every service schema of {target} with {file.name}?"):
         raise UsageError("restore cancelled; nothing was changed")
-    writing.restore(ctx, file)
+    writing.restore(ctx, file, approve=approve)
     out.print(f"restored {file.name} into {target}", soft_wrap=True)
 
 

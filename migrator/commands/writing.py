@@ -7,6 +7,8 @@ the command line (or a service calling `ensure_up_to_date`) to report. Nothing h
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,9 +215,48 @@ def backup_now(ctx: Context) -> backup.Backup:
     return backup.create(ctx.settings, ctx.url, "manual")
 
 
-def restore(ctx: Context, file: Path) -> None:
-    """Replace the services' schemas with a backup's, in one transaction."""
-    backup.restore(ctx.settings, ctx.url, file)
+def restore_hash(ctx: Context, file: Path) -> str:
+    """What a production restore is approved by: the backup's bytes and the database's heads,
+    so that another file, or a database that moved, needs a new approval."""
+    if not file.is_file():
+        raise UsageError(f"no backup at {file}; `migrate backup list` shows the backups")
+    digest = hashlib.sha256(b"restore\n")
+    with file.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    digest.update(json.dumps(sorted(ctx.heads())).encode())
+    return digest.hexdigest()[:12]
+
+
+def restore(ctx: Context, file: Path, *, approve: str | None = None) -> None:
+    """Replace the services' schemas with a backup's, in one transaction, under the migration
+    lock; in an environment that approves plans, only the restore approved by its hash. The
+    audit history keeps every row and gains the restore's."""
+    chosen = rules(ctx)
+    note = f"restored {file.name}"
+    if chosen.approval:
+        expected = restore_hash(ctx, file)
+        command = f"migrate restore {file} --env {chosen.name} --approve {expected}"
+        if approve is None:
+            raise policy.ApprovalRequired(
+                f"{chosen.name} restores only an approved backup; check {file.name} is the one, "
+                f"then run `{command}`"
+            )
+        if approve != expected:
+            raise policy.ApprovalRequired(
+                f"the approved restore {approve} is not this one ({expected}): another file, or "
+                "the database moved since; check again"
+            )
+        who = history.identity(chosen.name)
+        note = f"restored {file.name}, approved {expected} by {who.os_user}@{who.host}"
+    settings = ctx.settings
+    with (
+        ctx.connect() as connection,
+        locking.migration_lock(
+            connection, settings.tool_schema, settings.engine.lock_wait_ms, ctx.events
+        ),
+    ):
+        backup.restore(settings, ctx.url, file, note)
 
 
 def dev_reset(ctx: Context, confirmed: Callable[[str], bool]) -> devdb.Reset:

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from migrator.database import connect
 from migrator.errors import MigratorError
 from migrator.model import services
 from migrator.ops.embedded import client_binary
+from migrator.run import history
 
 _NAME = re.compile(
     r"^(?P<environment>[a-z0-9_-]+)_(?P<stamp>\d{8}T\d{6}\d{6}Z)_(?P<label>[\w.-]*)\.dump$"
@@ -148,10 +150,16 @@ def server_version(url: URL) -> int:
         return int(connection.exec_driver_sql("SHOW server_version_num").scalar())
 
 
-def copy_into(url: URL, producer: list[str], producer_url: URL, first: str | None = None) -> None:
+def copy_into(
+    url: URL,
+    producer: list[str],
+    producer_url: URL,
+    first: str | None = None,
+    last: str | None = None,
+) -> None:
     """Run the SQL a client program writes (pg_dump's or pg_restore's script) into `url`, in
     one transaction that commits only if the program and every statement succeeded. `first`
-    runs before the script, in the same transaction."""
+    runs before the script and `last` after it, in the same transaction."""
     version = server_version(url)
     psql = [str(client_binary("psql")), "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1"]
     with tempfile.TemporaryFile() as producer_errors, tempfile.TemporaryFile() as psql_errors:
@@ -175,6 +183,7 @@ def copy_into(url: URL, producer: list[str], producer_url: URL, first: str | Non
                 if _NEWER_THAN_SERVER.get(line, 0) <= version:
                     sink.stdin.write(line)
             if source.wait() == 0:
+                sink.stdin.write(f"{last};\n".encode() if last else b"")
                 sink.stdin.write(b"COMMIT;\n")  # without it, psql's exit rolls everything back
         except BrokenPipeError:
             pass  # psql stopped at an error; its message says which
@@ -194,15 +203,36 @@ def copy_into(url: URL, producer: list[str], producer_url: URL, first: str | Non
             raise BackupError(f"{name} failed, nothing was changed: {reason}")
 
 
-def restore(settings: Settings, url: URL, path: Path) -> None:
+def restore(settings: Settings, url: URL, path: Path, note: str | None = None) -> None:
     """Replace the services' schemas and the tool's with the backup's, in one transaction:
-    if anything fails, the database stays as it was."""
+    if anything fails, the database stays as it was. The audit history is not rewound: every
+    row written since the backup stays, and the restore adds its own (with `note`)."""
     if not path.is_file():
         raise BackupError(f"no backup at {path}; `migrate backup list` shows the backups")
     schemas = [service.schema for service in services.SERVICES] + [settings.tool_schema]
     drops = "; ".join(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE' for schema in schemas)
+    now = datetime.now(UTC)
+    restored = history.Attempt(
+        run_id=uuid.uuid4(),
+        revision=None,
+        service=None,
+        direction="restore",
+        started_at=now,
+        finished_at=now,
+        outcome="success",
+        note=note or f"restored {path.name}",
+    )
+    keep, put_back = history.kept_across_restore(
+        settings.tool_schema, restored, history.identity(settings.environment)
+    )
     restore_script = [str(client_binary("pg_restore")), "--clean", "--if-exists", "--no-owner"]
-    copy_into(url, [*restore_script, "-f", "-", str(path)], url, first=drops)
+    copy_into(
+        url,
+        [*restore_script, "-f", "-", str(path)],
+        url,
+        first=f"{keep}; {drops}",
+        last=put_back,
+    )
 
 
 def _human(size: int) -> str:

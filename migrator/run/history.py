@@ -20,6 +20,7 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
+from psycopg import sql as pgsql
 from sqlalchemy import Connection
 
 from migrator.run import lock
@@ -35,6 +36,7 @@ OUTCOMES = ("success", "failed", "rolled_back", "running", "interrupted")
 # The tool's tables carry their version in the history table's comment; older tables are
 # brought up to it under the migration lock.
 TABLES_VERSION = "migrator tables v2"
+_KEPT_SCHEMA = "migrator_history_kept_during_restore"
 VANISHED = "its process vanished (killed, or its connection was lost) before the try ended"
 
 
@@ -115,6 +117,36 @@ def ensure_tables(connection: Connection, schema: str) -> None:
         for statement in _upgrades(schema):
             connection.exec_driver_sql(statement)
     connection.commit()
+
+
+def kept_across_restore(schema: str, restored: Attempt, who: Identity) -> tuple[str, str]:
+    """SQL to run before and after a restore script, in its transaction: the audit history is
+    append-only, so the live table is set aside, put back in place of the backup's older copy,
+    and gains the restore's own row."""
+    table, kept = f'"{schema}".{HISTORY_TABLE}', f'"{_KEPT_SCHEMA}".{HISTORY_TABLE}'
+    values = {**asdict(restored), **asdict(who), "duration_ms": restored.duration_ms}
+    row = pgsql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        pgsql.SQL(table),
+        pgsql.SQL(", ").join(pgsql.Identifier(name) for name in values),
+        pgsql.SQL(", ").join(pgsql.Literal(value) for value in values.values()),
+    )
+    before = (
+        f'CREATE SCHEMA "{_KEPT_SCHEMA}"; ALTER TABLE IF EXISTS {table} SET SCHEMA "{_KEPT_SCHEMA}"'
+    )
+    after = f"""CREATE SCHEMA IF NOT EXISTS "{schema}";
+DO $migrator$
+BEGIN
+    IF to_regclass('{kept}') IS NOT NULL THEN
+        DROP TABLE IF EXISTS {table};
+        ALTER TABLE {kept} SET SCHEMA "{schema}";
+    END IF;
+    IF to_regclass('{table}') IS NOT NULL THEN
+        {row.as_string(None)};
+    END IF;
+END
+$migrator$;
+DROP SCHEMA "{_KEPT_SCHEMA}" """
+    return before, after
 
 
 def close_vanished(connection: Connection, schema: str) -> list[str]:
