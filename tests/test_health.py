@@ -41,7 +41,7 @@ def test_a_pending_revision_fails_and_a_probe_of_another_service_passes(database
     code, checks = _health(database_url)
     erp_code, erp_checks = _health(database_url, "--service", "erp-service")
 
-    assert code == 2 and checks["at-head"]["status"] == "failing"
+    assert code == 1 and checks["at-head"]["status"] == "failing"
     assert any("20240101_003 (crm)" in line for line in checks["at-head"]["details"])
     assert erp_code == 0 and erp_checks["at-head"]["status"] == "ok"
 
@@ -53,7 +53,7 @@ def test_an_edited_revision_fails(project: Path, database_url: URL) -> None:
 
     code, checks = _health(database_url, project=project)
 
-    assert code == 2 and checks["checksums"]["status"] == "failing"
+    assert code == 1 and checks["checksums"]["status"] == "failing"
     assert "20240101_004" in checks["checksums"]["details"][0]
 
 
@@ -76,7 +76,7 @@ def test_an_invalid_index_fails(database_url: URL) -> None:
 
     code, checks = _health(database_url)
 
-    assert code == 2 and checks["invalid-indexes"]["details"] == ["erp.idx_products_name"]
+    assert code == 1 and checks["invalid-indexes"]["details"] == ["erp.idx_products_name"]
 
 
 def test_a_not_valid_constraint_warns_and_fails_only_when_strict(database_url: URL) -> None:

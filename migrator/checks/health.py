@@ -87,10 +87,10 @@ def run(
 
 
 def exit_code(checks: list[Check], strict: bool) -> int:
+    """The house convention: 1 when a check found problems (a failing one; a warning too
+    under --strict), 0 otherwise; --json tells failing from warning."""
     statuses = {check.status for check in checks}
-    if FAILING in statuses:
-        return 2
-    return 1 if strict and WARNING in statuses else 0
+    return 1 if FAILING in statuses or (strict and WARNING in statuses) else 0
 
 
 def _rows(connection: Connection, query: str, parameters: dict | None = None) -> list:

@@ -222,7 +222,7 @@ def health_command(
     target: Target,
 ) -> None:
     """Check the database as migrations see it: ok, warning or failing, with the figures.
-    Exit 0 when all is ok, 1 on warnings with --strict, 2 when anything fails; with --service,
+    Exit 1 when a check fails (or warns, with --strict), 0 otherwise; with --service,
     only what that service needs (a readiness probe)."""
     checks = reading.health(context(target), service, long_transaction)
     if json_output:
