@@ -1,4 +1,11 @@
 <%!
+    def docstring_text(value):
+        """Text as it may stand in the module's triple-quoted docstring: backslashes and
+        double quotes escaped, so that a message holding three quotes (or a stray backslash)
+        can neither end the docstring early, turning the rest into code that Alembic runs when
+        it imports the file, nor break it; the docstring reads back as the message."""
+        return str(value).replace("\\", "\\\\").replace('"', '\\"')
+
     def literal(value):
         """Python source for a revision id, a tuple of them, or None, in double quotes."""
         if value is None:
@@ -9,11 +16,11 @@
         return "(%s)" % (", ".join(items) + ("," if len(items) == 1 else ""))
 %><%
     title = context.get("title", message)
-%>"""${title}
+%>"""${docstring_text(title)}
 
-Migration: ${title}
+Migration: ${docstring_text(title)}
 Service: ${context.get("service_display_name", "")}
-Author: ${context.get("author", "")}
+Author: ${docstring_text(context.get("author", ""))}
 Date: ${context.get("date") or create_date.date().isoformat()}
 Dependencies: ${context.get("dependencies", "[]")}
 """

@@ -8,6 +8,7 @@ configuration sees the tool work at once, and a configured one never gets a surp
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -25,13 +26,28 @@ PROJECT_ENV = "MIGRATOR_PROJECT"
 SETTINGS_ATTRIBUTE = "settings"
 DATABASE_URL_ENV = "DATABASE_URL"
 ENVIRONMENT_ENV = "MIGRATE_ENV"
+# The environments whose policy is built in (migrator.ops.policy.DEFAULTS); pyproject.toml may
+# define more under [tool.migrator.environments.<name>].
+BUILT_IN_ENVIRONMENTS = ("development", "staging", "production")
 
 _DURATION_UNITS_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
+# PostgreSQL keeps lock_timeout and statement_timeout in a 32-bit count of milliseconds and
+# refuses anything longer, halfway through a run; the tool's own waits share the limit.
+LONGEST_DURATION_MS = 2_147_483_647
+_DURATION_EXAMPLES = "500ms, 2s, 5min or off"
 
 
 def parse_duration_ms(value: str | int | float, name: str) -> int:
     """Milliseconds from a duration written as PostgreSQL writes them (`500ms`, `2s`, `5min`,
-    `1h`; a bare number is milliseconds; `0` or `off` is no limit)."""
+    `1h`; a bare number is milliseconds; `0` or `off` is no limit).
+
+    Refused as bad input: anything else, a duration PostgreSQL would not accept (longer than
+    LONGEST_DURATION_MS), and a positive one shorter than a millisecond, which would round to
+    0 and so silently mean "no limit"."""
+    if isinstance(value, bool):
+        raise UsageError(
+            f"{name} = {value!r} is not a duration; write it like {_DURATION_EXAMPLES}"
+        )
     text = str(value).strip().lower()
     if text in {"off", "0", ""}:
         return 0
@@ -41,11 +57,22 @@ def parse_duration_ms(value: str | int | float, name: str) -> int:
         amount = float(number)
     except ValueError:
         amount = -1.0
-    if unit not in _DURATION_UNITS_MS or amount < 0:
+    if unit not in _DURATION_UNITS_MS or not math.isfinite(amount) or amount < 0:
         raise UsageError(
-            f"{name} = {value!r} is not a duration; write it like 500ms, 2s, 5min or off"
+            f"{name} = {value!r} is not a duration; write it like {_DURATION_EXAMPLES}"
         )
-    return round(amount * _DURATION_UNITS_MS[unit])
+    milliseconds = amount * _DURATION_UNITS_MS[unit]
+    if milliseconds > LONGEST_DURATION_MS:
+        raise UsageError(
+            f"{name} = {value!r} is longer than PostgreSQL accepts; write at most "
+            f"{LONGEST_DURATION_MS}ms (about 24 days), or off for no limit"
+        )
+    if 0 < milliseconds < 1:
+        raise UsageError(
+            f"{name} = {value!r} is shorter than PostgreSQL can wait (it would mean no limit); "
+            "write at least 1ms, or off for no limit"
+        )
+    return round(milliseconds)
 
 
 _SIZE_UNITS = {"b": 1, "kb": 2**10, "mb": 2**20, "gb": 2**30, "tb": 2**40}
@@ -53,6 +80,8 @@ _SIZE_UNITS = {"b": 1, "kb": 2**10, "mb": 2**20, "gb": 2**30, "tb": 2**40}
 
 def parse_size(value: str | int, name: str) -> int:
     """Bytes from a size written as PostgreSQL writes them (`100MB`, `1GB`, a bare number)."""
+    if isinstance(value, bool):
+        raise UsageError(f"{name} = {value!r} is not a size; write it like 500MB or 2GB")
     text = str(value).strip().lower().replace(" ", "")
     number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
     unit = text[len(number) :] or "b"
@@ -60,15 +89,16 @@ def parse_size(value: str | int, name: str) -> int:
         amount = float(number)
     except ValueError:
         amount = -1.0
-    if unit not in _SIZE_UNITS or amount < 0:
+    if unit not in _SIZE_UNITS or not math.isfinite(amount) or amount < 0:
         raise UsageError(f"{name} = {value!r} is not a size; write it like 500MB or 2GB")
     return round(amount * _SIZE_UNITS[unit])
 
 
 def _parse_count(value: str | int, name: str) -> int:
+    """A whole number of at least 1; `true` or 2.5 in pyproject.toml are mistakes, not 1 and 2."""
     try:
-        count = int(value)
-    except (TypeError, ValueError):
+        count = int(value) if isinstance(value, int | str) and not isinstance(value, bool) else 0
+    except ValueError:
         count = 0
     if count < 1:
         raise UsageError(f"{name} = {value!r} must be a whole number of at least 1")
@@ -169,11 +199,39 @@ def find_project_root(explicit: Path | None = None) -> Path:
 
 
 def pyproject_settings(root: Path) -> dict[str, Any]:
+    """`[tool.migrator]` of the project's pyproject.toml (empty without one); a file that is
+    not TOML is bad input, reported with the parser's line and column."""
     path = root / "pyproject.toml"
     if not path.is_file():
         return {}
-    with path.open("rb") as handle:
-        return tomllib.load(handle).get("tool", {}).get("migrator", {})
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"{path} is not valid TOML ({error}); fix the file") from error
+    settings = document.get("tool", {}).get("migrator", {})
+    if not isinstance(settings, dict):
+        raise UsageError(f"{path}: [tool.migrator] must be a table of settings")
+    return settings
+
+
+def _environment_settings(from_file: dict[str, Any], environment: str) -> dict[str, Any]:
+    """`[tool.migrator.environments.<environment>]`; refuses an environment that is neither
+    built in nor defined there, before anything reads or writes under its name (a backup
+    named after a typo, a plan shown for rules that do not exist)."""
+    defined = from_file.get("environments", {})
+    if not isinstance(defined, dict) or not all(isinstance(v, dict) for v in defined.values()):
+        raise UsageError(
+            "[tool.migrator.environments] in pyproject.toml must hold one table per "
+            "environment, e.g. [tool.migrator.environments.staging]"
+        )
+    if environment not in BUILT_IN_ENVIRONMENTS and environment not in defined:
+        raise UsageError(
+            f"unknown environment {environment!r}; use one of "
+            f"{', '.join(BUILT_IN_ENVIRONMENTS)}, or define it under "
+            f"[tool.migrator.environments.{environment}] in pyproject.toml"
+        )
+    return defined.get(environment, {})
 
 
 def load_settings(
@@ -186,8 +244,13 @@ def load_settings(
     """Merge flags, environment and pyproject into one Settings."""
     root = find_project_root(project)
     from_file = pyproject_settings(root)
+    if database_url is not None and not database_url.strip():
+        # An empty flag (an unset variable in a script) must not fall back to another
+        # database: the embedded server would start, or $DATABASE_URL would be migrated.
+        raise UsageError("--database-url is empty; give the URL, or leave the option out")
     raw_url = database_url or os.environ.get(DATABASE_URL_ENV) or None
     environment = environment or os.environ.get(ENVIRONMENT_ENV) or Settings.environment
+    environment_settings = _environment_settings(from_file, environment)
     backup_dir = Path(
         os.environ.get("MIGRATE_BACKUP_DIR") or from_file.get("backup_dir", "backups")
     )
@@ -204,11 +267,33 @@ def load_settings(
         environment=environment,
         engine=EngineSettings.merged(
             from_file,
-            from_file.get("environments", {}).get(environment, {}),
+            environment_settings,
             EngineSettings.from_environment(),
             engine_flags or {},
         ),
     )
+
+
+def refuse_unwritable_file(path: Path, option: str, *, replaced: bool = False) -> None:
+    """Refuse, as bad input, a file the tool could not write (its folder missing, or not a
+    folder, or read-only; the path itself a folder). Checked when the option is read, so a run
+    is not stopped halfway by its first log line or its last metric. `replaced`: the file is
+    written aside and renamed over the old one, so its folder must be writable too."""
+    folder = path.parent
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a folder; name a file in it instead")
+    if not folder.exists():
+        raise UsageError(
+            f"{option} {path}: the folder {folder} does not exist; create it first, or name a "
+            "file in an existing folder"
+        )
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: {folder} is not a folder; name a file in a folder")
+    writable = os.access(folder, os.W_OK | os.X_OK)
+    if path.exists() and not replaced:
+        writable = os.access(path, os.W_OK)
+    if not writable:
+        raise UsageError(f"{option} {path}: this user may not write there; choose a writable place")
 
 
 def alembic_config(settings: Settings) -> Config:

@@ -1,7 +1,13 @@
 """Connecting to the target database, and reading which revisions it records as applied.
 
 Connection failures are turned into one line that names the server (password masked) and what
-to check, because a driver traceback tells an operator nothing they can act on.
+to check, because a driver traceback tells an operator nothing they can act on. The line keeps
+libpq's whole reason ("Connection refused", "database ... does not exist"): its last line alone
+is often only the generic hint that follows the reason.
+
+A role that lacks a privilege fails the same way wherever the tool first touches the object,
+so the translation lives here, around everything done on the connection: one line naming the
+object, the privilege the role lacks and the GRANT that gives it.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from contextlib import contextmanager
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from migrator import urls
@@ -20,10 +26,28 @@ from migrator.config import Settings
 from migrator.errors import MigratorError
 
 APPLICATION_NAME = "inopsio-migrator"
+INSUFFICIENT_PRIVILEGE = "42501"
+
+# What PostgreSQL names in "permission denied for <kind> <name>", with the GRANT object
+# keyword, the has_*_privilege function that tells which privilege is missing, and the
+# privileges in the order the tool needs them. For schemas and databases the first missing
+# one is the one asked for (USAGE before CREATE, CONNECT before CREATE); a table or a
+# sequence of the tool needs all of its privileges, so every missing one is named.
+_PRIVILEGES: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
+    "database": ("DATABASE", "has_database_privilege", ("CONNECT", "CREATE", "TEMPORARY"), False),
+    "schema": ("SCHEMA", "has_schema_privilege", ("USAGE", "CREATE"), False),
+    "table": ("TABLE", "has_table_privilege", ("SELECT", "INSERT", "UPDATE", "DELETE"), True),
+    "view": ("TABLE", "has_table_privilege", ("SELECT",), True),
+    "sequence": ("SEQUENCE", "has_sequence_privilege", ("USAGE", "SELECT", "UPDATE"), True),
+}
 
 
 class ConnectionFailed(MigratorError):
     """The database server could not be reached or refused the login."""
+
+
+class PrivilegeMissing(MigratorError):
+    """The role connected lacks a privilege the command needs; nothing was changed."""
 
 
 @contextmanager
@@ -35,16 +59,98 @@ def connect(url: URL) -> Iterator[Connection]:
     try:
         connection = engine.connect()
     except OperationalError as error:
-        reason = urls.scrub(str(error.orig).strip().splitlines()[-1], url)
         raise ConnectionFailed(
-            f"cannot connect to {urls.redacted(url)}: {reason}; "
+            f"cannot connect to {urls.redacted(url)}: {driver_reason(error, url)}; "
             "check DATABASE_URL (or --database-url) and that the server is up"
         ) from error
     try:
         yield connection
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        raise PrivilegeMissing(_privilege_message(connection, url, error)) from error
     finally:
         connection.close()
         engine.dispose()
+
+
+def driver_reason(error: DBAPIError, url: URL | None) -> str:
+    """The driver's whole message on one line (libpq's reason, then its hint), scrubbed of
+    the password."""
+    return urls.scrub(" ".join(str(error.orig).split()), url)
+
+
+def _privilege_message(connection: Connection, url: URL, error: DBAPIError) -> str:
+    """`permission denied for schema migrator`, made actionable: which privilege the role
+    lacks on which object, and the GRANT that gives it."""
+    diagnostic = getattr(error.orig, "diag", None)
+    primary = getattr(diagnostic, "message_primary", None)
+    first = urls.scrub(primary, url) if primary else driver_reason(error, url)
+    try:
+        connection.rollback()
+        role = str(connection.exec_driver_sql("SELECT current_user").scalar())
+        grant = _grant_for(connection, role, first)
+    except SQLAlchemyError:
+        role, grant = url.username or "the role", None
+    if grant is None:
+        return (
+            f"{first} (SQLSTATE {INSUFFICIENT_PRIVILEGE}): the role {role} lacks a privilege "
+            "the command needs; have the object's owner GRANT it, or connect as a role that "
+            "owns the migrated schemas. Nothing was changed"
+        )
+    privileges, statement = grant
+    return (
+        f"{first} (SQLSTATE {INSUFFICIENT_PRIVILEGE}): the role {role} lacks {privileges}; "
+        f"as the object's owner or a superuser, run `{statement}`, or connect as a role that "
+        "owns the migrated schemas. Nothing was changed"
+    )
+
+
+def _grant_for(connection: Connection, role: str, message: str) -> tuple[str, str] | None:
+    """The missing privileges and the GRANT for PostgreSQL's `permission denied for <kind>
+    <name>`; None when the message is another one (`must be owner of ...`, a translated
+    server) or the catalog does not show what is missing."""
+    head, found, rest = message.partition("permission denied for ")
+    kind, _, name = rest.partition(" ")
+    if not found or head or kind not in _PRIVILEGES or not name:
+        return None
+    keyword, check, candidates, all_missing = _PRIVILEGES[kind]
+    name = name.strip().strip('"')
+    if keyword in {"TABLE", "SEQUENCE"}:
+        name = _qualified(connection, name) or name
+    missing = [
+        privilege
+        for privilege in candidates
+        if not connection.exec_driver_sql(
+            f"SELECT {check}(%s, %s, %s)", (role, name, privilege)
+        ).scalar()
+    ]
+    if not missing:
+        return None
+    if not all_missing:
+        missing = missing[:1]
+    target = _identifier(name) if keyword in {"DATABASE", "SCHEMA"} else name
+    privileges = ", ".join(missing)
+    on = f"{keyword} {target}"
+    return f"{privileges} on {kind} {name}", f"GRANT {privileges} ON {on} TO {_identifier(role)}"
+
+
+def _qualified(connection: Connection, relation: str) -> str | None:
+    """`schema.relation` for the relation PostgreSQL named without its schema, when exactly
+    one schema outside the system's holds one of that name."""
+    rows = connection.exec_driver_sql(
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = %s "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+        (relation,),
+    ).all()
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
+def _identifier(name: str) -> str:
+    """A name as SQL writes it: bare when PostgreSQL would fold it to itself, else quoted."""
+    bare = name.isidentifier() and name == name.lower() and name.isascii()
+    return name if bare else '"' + name.replace('"', '""') + '"'
 
 
 def database_heads(connection: Connection, settings: Settings) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from migrator.config import refuse_unwritable_file
 from migrator.events import Event, RunStarted
 
 FORMATS = ("text", "json")
@@ -24,6 +25,12 @@ FORMATS = ("text", "json")
 def _event_name(event: Event) -> str:
     """`StepFinished` -> `step_finished`: a class name, not SQL."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(event).__name__).lower()
+
+
+def refuse_unwritable(target: Path) -> None:
+    """Refuse a --log-file the tool could not append to, before the command starts: a log
+    line that cannot be written would otherwise stop a migration halfway."""
+    refuse_unwritable_file(target, "--log-file (MIGRATE_LOG_FILE)")
 
 
 class LogLines:

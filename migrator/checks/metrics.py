@@ -15,8 +15,9 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_late
 from prometheus_client import write_to_textfile as _write_to_textfile
 from sqlalchemy import Connection
 
-from migrator.config import Settings
+from migrator.config import Settings, refuse_unwritable_file
 from migrator.database import database_heads
+from migrator.errors import MigratorError
 from migrator.model import services
 from migrator.model.graph import RevisionGraph
 from migrator.run import history
@@ -95,6 +96,17 @@ def exposition(registry: CollectorRegistry) -> str:
     return generate_latest(registry).decode()
 
 
+def refuse_unwritable_textfile(path: Path) -> None:
+    """Refuse a --textfile that could not be written, before the database is read."""
+    refuse_unwritable_file(path, "--textfile", replaced=True)
+
+
 def write_textfile(registry: CollectorRegistry, path: Path) -> None:
     """Written to a temporary file and renamed, as the textfile collector requires."""
-    _write_to_textfile(str(path), registry)
+    try:
+        _write_to_textfile(str(path), registry)
+    except OSError as error:  # the folder changed since the option was checked
+        raise MigratorError(
+            f"cannot write the metrics to {path}: {error.strerror or error}; check the folder "
+            "and run `migrate metrics --textfile` again"
+        ) from error

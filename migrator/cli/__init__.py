@@ -8,20 +8,49 @@ failed or a check found problems, 2 bad input).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from migrator import logs
-from migrator.cli.console import EventView
+from migrator.cli.console import EventView, err, reports_errors
 from migrator.cli.options import Target
 from migrator.context import Context
 from migrator.events import EventSink
 from migrator.interrupts import raise_on_sigterm
 
+
+class _OneLineErrors(TyperGroup):
+    """Option and argument mistakes (an unknown option, `--limit abc`) are bad input like any
+    other: one `error:` line saying what and where to look, exit 2, instead of click's panel."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            returned = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as error:  # click's usage errors, vendored by typer
+            returned = error.exit_code
+            if type(error).__name__ == "NoArgsIsHelpError":  # `migrate` alone: the help
+                error.show()
+            else:
+                context = getattr(error, "ctx", None)
+                see = f"; see `{context.command_path} --help`" if context else ""
+                message = escape(error.format_message())
+                err.print(f"[red]error:[/red] {message}{see}", soft_wrap=True)
+        except typer.Abort:
+            err.print("[red]error:[/red] cancelled; nothing was changed", soft_wrap=True)
+            returned = 1
+        if not standalone_mode:
+            return returned
+        sys.exit(returned if isinstance(returned, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="Migrations of the Inopsio platform: nine services, one PostgreSQL, one safe runner.",
     no_args_is_help=True,
     add_completion=False,
@@ -58,7 +87,16 @@ def _global_options(
     """Migrations of the Inopsio platform: nine services, one PostgreSQL, one safe runner."""
     if log_format not in logs.FORMATS:
         raise typer.BadParameter(f"--log-format {log_format!r}: use text or json")
+    if log_file is not None:
+        _check_log_file(log_file)
     _logging.log_format, _logging.log_file = log_format, log_file
+
+
+@reports_errors
+def _check_log_file(log_file: Path) -> None:
+    """A log file that cannot be written is bad input, reported in the house format before
+    any command runs."""
+    logs.refuse_unwritable(log_file)
 
 
 def context(target: Target, quiet: bool = False) -> Context:

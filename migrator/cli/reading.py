@@ -272,6 +272,8 @@ def metrics_command(
 ) -> None:
     """Per service, in the Prometheus text format: revisions applied and pending, the last
     run's duration and outcome, and histograms of revision durations from the history."""
+    if textfile is not None:
+        reading.refuse_unwritable_textfile(textfile)
     registry = reading.metrics(context(target))
     if textfile is not None:
         metrics_check.write_textfile(registry, textfile)

@@ -4,6 +4,7 @@ and out."""
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def new_revision(
     """Write the next revision of `service`: an empty template, or (with `autogenerate`) the
     SQL that turns the migrated database into what the service's models describe. Returns the
     file written, or None when autogenerate found nothing to change."""
+    refuse_unusable_message(message)
     settings, graph = ctx.settings, ctx.graph
     chosen = services.resolve(service)
     needs = sorted({named_revision(graph, rev, None) for rev in depends_on})
@@ -94,6 +96,21 @@ def new_revision(
     return path
 
 
+def refuse_unusable_message(message: str) -> None:
+    """The message names the revision's file and heads its header, so it must have words in
+    it and fit on one line: an empty one gives a file named after nothing, and a line break
+    would split the header that `deps check` reads."""
+    if any(not character.isprintable() for character in message):
+        raise UsageError(
+            "-m must be one line of plain text (it becomes the file name and the header's "
+            "Migration line); describe the change in a few words"
+        )
+    if not any(character.isalnum() for character in message):
+        raise UsageError(
+            '-m has no words in it; describe the change in a few words, e.g. -m "add deal stages"'
+        )
+
+
 def deps_check(ctx: Context) -> int:
     """Fail when a revision file breaks the house rules or the YAML mirror disagrees with the
     revisions' depends_on; returns how many revisions agree."""
@@ -111,10 +128,32 @@ def deps_sync(ctx: Context) -> bool:
 
 
 def export_sql(ctx: Context, target: Path) -> list[Path]:
+    """Every revision as plain SQL in `target`, a new or empty folder."""
+    _refuse_unmakeable_folder(target)
     return plainsql.export_sql(ctx.graph, target)
 
 
+def _refuse_unmakeable_folder(target: Path) -> None:
+    """Refuse a target folder that could not be created, before any file is written: the
+    nearest existing folder above it must be a folder this user may write into."""
+    existing = next(folder for folder in (target, *target.parents) if folder.exists())
+    if existing == target:
+        return  # plainsql refuses anything but an empty folder, with its own message
+    if not existing.is_dir():
+        raise UsageError(
+            f"cannot create {target}: {existing} is a file, not a folder; export into a new "
+            "folder elsewhere"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot create {target}: this user may not write into {existing}")
+
+
 def import_sql(ctx: Context, source: Path, service: str) -> list[Path]:
+    """Revision files from plain-SQL migrations (a file, or a folder of them)."""
+    if not source.exists():
+        raise UsageError(
+            f"no such file or folder: {source}; give a .sql migration or a folder of them"
+        )
     written = plainsql.import_sql(ctx.settings, ctx.graph, source, service)
     deps_sync(ctx)
     return written

@@ -76,6 +76,12 @@ def metrics(ctx: Context) -> CollectorRegistry:
         return metrics_check.registry_for(connection, ctx.settings, ctx.graph)
 
 
+def refuse_unwritable_textfile(path: Path) -> None:
+    """`metrics --textfile` into a missing folder (or onto a folder) is bad input, refused
+    before the database is read."""
+    metrics_check.refuse_unwritable_textfile(path)
+
+
 @dataclass(frozen=True)
 class LintReport:
     revisions: int

@@ -155,6 +155,8 @@ def run_plan(
     chosen = rules(ctx)
     outcome = Outcome(plan)
     note = policy.approval_note(chosen, plan, approve, command_line)
+    if policy.wants_backup(chosen, plan):
+        backup.prepare_folder(ctx.settings)  # refused now, not after the verification
     if plan and plan.direction == "upgrade" and chosen.verify:
         outcome.verification = verification.verify(ctx, plan)
         if outcome.verification.differences:

@@ -26,7 +26,7 @@ from sqlalchemy.engine import URL
 from migrator import urls
 from migrator.config import Settings
 from migrator.database import connect
-from migrator.errors import MigratorError
+from migrator.errors import MigratorError, UsageError
 from migrator.model import services
 from migrator.ops.embedded import client_binary
 from migrator.run import history
@@ -84,9 +84,26 @@ def _ensure_room(settings: Settings, url: URL) -> None:
         )
 
 
+def prepare_folder(settings: Settings) -> None:
+    """Create the backup folder (mode 0700) if it is missing; a folder that cannot be made or
+    written is a setting to fix, refused before pg_dump runs and before anything migrates."""
+    folder = settings.backup_dir
+    fix = "point backup_dir (pyproject.toml) or MIGRATE_BACKUP_DIR at a folder this user can write"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except FileExistsError as error:
+        raise UsageError(f"the backup folder {folder} is a file, not a folder; {fix}") from error
+    except OSError as error:
+        raise UsageError(
+            f"cannot create the backup folder {folder}: {error.strerror or error}; {fix}"
+        ) from error
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"the backup folder {folder} is not writable by this user; {fix}")
+
+
 def create(settings: Settings, url: URL, label: str) -> Backup:
     """Dump the database in pg_dump's custom format into the backup folder."""
-    settings.backup_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    prepare_folder(settings)
     _ensure_room(settings, url)
     created = datetime.now(UTC)
     safe_label = re.sub(r"[^\w.-]+", "-", label).strip("-")[:80]
@@ -208,7 +225,7 @@ def restore(settings: Settings, url: URL, path: Path, note: str | None = None) -
     if anything fails, the database stays as it was. The audit history is not rewound: every
     row written since the backup stays, and the restore adds its own (with `note`)."""
     if not path.is_file():
-        raise BackupError(f"no backup at {path}; `migrate backup list` shows the backups")
+        raise UsageError(f"no backup at {path}; `migrate backup list` shows the backups")
     schemas = [service.schema for service in services.SERVICES] + [settings.tool_schema]
     drops = "; ".join(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE' for schema in schemas)
     now = datetime.now(UTC)

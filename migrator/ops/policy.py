@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from migrator.config import Settings, pyproject_settings
+from migrator.config import BUILT_IN_ENVIRONMENTS, Settings, pyproject_settings
 from migrator.errors import MigratorError, UsageError
 from migrator.model.plan import Plan
 from migrator.run import history
@@ -42,10 +42,14 @@ class Policy:
 
 
 DEFAULTS = {
-    "development": Policy("development", auto_apply=True, recreate=True, seeds="development"),
-    "staging": Policy("staging", seeds="staging", backup="before_changes", verify=True),
-    "production": Policy("production", backup="mandatory", approval=True),
+    policy.name: policy
+    for policy in (
+        Policy("development", auto_apply=True, recreate=True, seeds="development"),
+        Policy("staging", seeds="staging", backup="before_changes", verify=True),
+        Policy("production", backup="mandatory", approval=True),
+    )
 }
+assert tuple(DEFAULTS) == BUILT_IN_ENVIRONMENTS, "config names the environments policy defines"
 
 _POLICY_FIELDS = {field.name for field in fields(Policy)} - {"name"}
 
@@ -55,13 +59,8 @@ def for_settings(settings: Settings) -> Policy:
     configured: dict[str, Any] = (
         pyproject_settings(settings.project_root).get("environments", {}).get(settings.environment)
     ) or {}
+    # An environment neither built in nor configured was refused when the settings were read.
     base = DEFAULTS.get(settings.environment)
-    if base is None and not configured:
-        known = ", ".join(DEFAULTS)
-        raise UsageError(
-            f"unknown environment {settings.environment!r}; use one of {known}, or define it "
-            f"under [tool.migrator.environments.{settings.environment}] in pyproject.toml"
-        )
     changes = {key: value for key, value in configured.items() if key in _POLICY_FIELDS}
     if changes.get("seeds") is False:
         changes["seeds"] = None
