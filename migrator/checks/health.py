@@ -201,8 +201,8 @@ _SCOPED_LISTINGS = (
     _Listing(
         "unvalidated-constraints",
         "SELECT c.conrelid::regclass::text || ' ' || c.conname FROM pg_constraint c "
-        "WHERE NOT c.convalidated AND c.connamespace::regnamespace::text = ANY(%(schemas)s) "
-        "ORDER BY 1",
+        "JOIN pg_namespace n ON n.oid = c.connamespace "
+        "WHERE NOT c.convalidated AND n.nspname = ANY(%(schemas)s) ORDER BY 1",
         WARNING,
         "{count} constraint(s) NOT VALID: rows written before them are unchecked; finish "
         "with ALTER TABLE ... VALIDATE CONSTRAINT",
