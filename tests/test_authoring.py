@@ -10,18 +10,31 @@ import pytest
 import yaml
 from alembic import command
 from alembic.config import Config
-from conftest import applied_versions, connection_to, head_of, run_migrate, url_text
+from conftest import (
+    PROJECT_ROOT,
+    applied_versions,
+    connection_to,
+    head_of,
+    platform_graph,
+    run_migrate,
+    url_text,
+)
 from sqlalchemy.engine import URL
 
-from migrator.model import guards, services
+from migrator.model import guards, services, template
 from migrator.model import revision as revision_model
 from migrator.model import tables as models
 
-TODAY = f"{datetime.date.today():%Y%m%d}"
+# The id `migrate new` gives today: the next free number of today's date, whatever revisions
+# the platform's history already dated today.
+NEXT_ID = template.next_revision_id(platform_graph().revisions, datetime.date.today())
 
 
 def _written(project: Path, service: str) -> list[Path]:
-    return sorted((project / "services" / service / "versions").glob(f"{TODAY}_*.py"))
+    """The revision files of `service` that the project copy has and the project has not."""
+    folder = Path("services") / service / "versions"
+    existing = {path.name for path in (PROJECT_ROOT / folder).glob("*.py")}
+    return sorted(p for p in (project / folder).glob("*.py") if p.name not in existing)
 
 
 def _add_nickname_to_auth_models(project: Path) -> None:
@@ -48,7 +61,7 @@ def test_new_writes_an_empty_template_in_the_house_format(project: Path) -> None
 
     assert result.exit_code == 0, result.output
     [path] = _written(project, "crm")
-    assert path.name == f"{TODAY}_001_crm_add_deal_stages.py"
+    assert path.name == f"{NEXT_ID}_crm_add_deal_stages.py"
     header = revision_model.read(path)
     assert header.header["Service"] == "crm-service"
     assert header.header["Dependencies"] == '["20240101_004"]'
@@ -58,7 +71,7 @@ def test_new_writes_an_empty_template_in_the_house_format(project: Path) -> None
     assert guards.problems(project) == []
     entries = yaml.safe_load((project / "migration-dependencies.yml").read_text())["migrations"]
     assert {
-        "version": f"{TODAY}_001",
+        "version": NEXT_ID,
         "service": "crm-service",
         "dependencies": ["20240101_004"],
     } in entries
@@ -141,7 +154,7 @@ def test_plain_alembic_autogenerate_writes_the_house_format_too(
     )
 
     [path] = _written(project, "auth")
-    assert path.name == f"{TODAY}_001_auth_add_nickname.py"
+    assert path.name == f"{NEXT_ID}_auth_add_nickname.py"
     assert "ADD COLUMN IF NOT EXISTS nickname" in path.read_text()
     assert guards.problems(project) == []
 

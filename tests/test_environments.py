@@ -78,7 +78,7 @@ def test_production_applies_the_approved_plan_after_a_private_backup(
 
     assert result.exit_code == 0, result.output
     assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_email_lower" in plan.output
-    assert "outside a transaction (autocommit)" in plan.output
+    assert "outside the revision's transaction (autocommit)" in plan.output
     [dump] = _backups(project)
     assert stat.S_IMODE(dump.stat().st_mode) == 0o600
     assert dump.name.startswith("production_") and approved in dump.name

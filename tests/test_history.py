@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL
 from migrator import __version__
 from migrator.model import services
 
-INOSEC_EDGE_HEAD = "20240418_002"
+INOSEC_EDGE_HEAD = head_of("inosec_edge")
 
 
 def test_up_records_one_success_row_per_revision_with_who_and_checksum(database_url: URL) -> None:

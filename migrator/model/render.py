@@ -33,7 +33,7 @@ def entries(item: PlannedRevision) -> Iterator[Entry]:
 def where(statement: Statement) -> str:
     if statement.transactional:
         return "in the revision's transaction"
-    return "outside a transaction (autocommit)"
+    return "outside the revision's transaction (autocommit)"
 
 
 def review(plan: Plan) -> str:

@@ -157,6 +157,20 @@ def takes_access_exclusive(node: ast.Node) -> bool:
     return False
 
 
+def runs_outside_the_revision_transaction(node: ast.Node) -> bool:
+    """Whether the tool runs the statement outside the revision's transaction: those
+    PostgreSQL refuses in one, and `VALIDATE CONSTRAINT`, whose scan needs only SHARE UPDATE
+    EXCLUSIVE but would otherwise hold every lock the revision took before it (the ACCESS
+    EXCLUSIVE of the `ADD CONSTRAINT ... NOT VALID` that precedes it, typically) for as long as
+    it scans: committing first is what makes NOT VALID then VALIDATE an online change."""
+    if must_run_outside_transaction(node):
+        return True
+    return isinstance(node, ast.AlterTableStmt) and all(
+        getattr(getattr(cmd, "subtype", None), "name", "") == "AT_ValidateConstraint"
+        for cmd in node.cmds or ()
+    )
+
+
 def _line_of(sql: str, offset: int) -> int:
     return sql.count("\n", 0, offset) + 1
 
@@ -213,7 +227,7 @@ def _statements(sql: str, first_line: int) -> Iterator[Statement]:
                 "each revision in its own transaction",
                 line,
             )
-        yield Statement(text, not must_run_outside_transaction(raw.stmt), line, raw.stmt)
+        yield Statement(text, not runs_outside_the_revision_transaction(raw.stmt), line, raw.stmt)
 
 
 def _quoted(identifier: str) -> str:
