@@ -10,8 +10,10 @@ import threading
 from types import FrameType
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived (a deploy stopping the job, `kill`): unwinds like Ctrl-C does."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (a deploy stopping the job, `kill`): unwinds like Ctrl-C does, and is a
+    KeyboardInterrupt so that the driver cancels the statement under way, as it does for
+    Ctrl-C, instead of leaving it running on the server."""
 
 
 class Interrupted(BaseException):

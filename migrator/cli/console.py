@@ -5,6 +5,7 @@ elsewhere)."""
 from __future__ import annotations
 
 import functools
+import textwrap
 import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -25,13 +26,28 @@ from migrator.events import (
     StepFinished,
     StepStarted,
 )
-from migrator.interrupts import Interrupted, Terminated, as_interrupted
+from migrator.interrupts import Interrupted, as_interrupted
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def say(text: str, indent: str = "    ", style: str | None = None) -> None:
+    """Print a line of text wrapped at the terminal's width (80 columns in a log), its
+    continuation lines indented: a terminal cuts nothing, and a log stays readable. Words are
+    never split, so a path or an id stays whole for copying."""
+    lines = textwrap.wrap(
+        text,
+        width=max(out.width, 40),
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [""]
+    for line in lines:
+        out.print(line, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
@@ -46,7 +62,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             for problem in getattr(error, "problems", []):
                 err.print(f"  - {problem}", soft_wrap=True, markup=False)
             raise typer.Exit(error.exit_code) from None
-        except (KeyboardInterrupt, Terminated, Interrupted) as error:
+        except (KeyboardInterrupt, Interrupted) as error:
             interrupted = as_interrupted(error, None)
             err.print(f"[red]error:[/red] {escape(str(interrupted))}", soft_wrap=True)
             raise typer.Exit(interrupted.exit_code) from None

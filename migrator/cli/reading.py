@@ -17,7 +17,7 @@ from migrator import urls
 from migrator.checks import health as health_check
 from migrator.checks import metrics as metrics_check
 from migrator.cli import app, context
-from migrator.cli.console import out, reports_errors
+from migrator.cli.console import out, reports_errors, say
 from migrator.cli.options import (
     AsJson,
     Cascade,
@@ -89,18 +89,19 @@ def history_command(
     if json_output:
         out.print_json(json.dumps([row.as_json() for row in rows]))
         return
-    # One line a row, like `git log --oneline`: readable at any width, and easy to grep.
+    # One line a row, like `git log --oneline`, easy to grep; what does not fit the terminal
+    # (who, and the error or note) wraps onto indented lines.
     colours = {"success": "green", "failed": "red", "rolled_back": "yellow"}
     for row in rows:
-        colour = colours.get(row.outcome, "white")
         outcome = row.outcome if row.attempt == 1 else f"{row.outcome} (try {row.attempt})"
         state = f"[{row.sqlstate}] " if row.sqlstate else ""
         detail = f"{state}{row.error_message}" if row.error_message else row.note or ""
-        out.print(
-            f"{row.finished_at:%Y-%m-%d %H:%M:%S}  {row.revision or '-':<12}  "
-            f"{row.service or '-':<11}  {row.direction:<9}  [{colour}]{outcome:<11}[/{colour}]  "
-            f"{row.duration_ms:>6} ms  {row.os_user}@{row.host}  {escape(detail)}".rstrip(),
-            soft_wrap=True,
+        say(
+            f"{row.finished_at:%m-%d %H:%M:%S}  {row.revision or '-':<12}  "
+            f"{row.service or '-':<11}  {row.direction:<9}  {outcome:<11} "
+            f"{row.duration_ms:>6}ms  {row.os_user}@{row.host}  {detail}".rstrip(),
+            indent=" " * 16,
+            style=colours.get(row.outcome),
         )
     if not rows:
         out.print("no history yet: nothing was applied through this tool")
@@ -178,7 +179,12 @@ def plan_command(
         }
         out.print_json(json.dumps(document))
         return
-    print(render.review(plan))
+    for line in render.review(plan).splitlines():
+        # Comments wrap at the terminal's width; statements stay as their files write them.
+        if line.startswith("--"):
+            say(line, indent="-- ")
+        else:
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
     flags = f"--env {ctx.settings.environment} " if target.environment else ""
     verb = "down" if rollback else "up"
     out.print(f"plan {plan.hash}: approve it with `migrate {verb} {flags}--approve {plan.hash}`")
@@ -234,12 +240,13 @@ def health_command(
             health_check.FAILING: "red",
         }
         for check in checks:
-            colour = colours[check.status]
-            out.print(
-                f"[{colour}]{check.status:<8}[/{colour}] {check.name:<24} {escape(check.summary)}"
+            say(
+                f"{check.status:<8} {check.name:<24} {check.summary}",
+                " " * 34,
+                colours[check.status],
             )
             for detail in check.details:
-                out.print(f"         {escape(detail)}")
+                say(f"         {detail}", " " * 11)
     raise typer.Exit(health_check.exit_code(checks, strict))
 
 
@@ -308,8 +315,8 @@ def lint_command(
     else:
         colours = {"error": "red", "warning": "yellow"}
         for finding in report.findings:
-            colour = "dim" if finding.accepted else colours.get(finding.severity, "white")
-            out.print(f"[{colour}]{escape(finding.describe(root))}[/{colour}]")
+            colour = "dim" if finding.accepted else colours.get(finding.severity)
+            say(finding.describe(root), style=colour)
     summary = (
         f"{report.revisions} revision(s) linted for PostgreSQL {report.pg_version}: "
         f"{len(report.errors)} error(s), {len(report.warnings)} warning(s), "
@@ -318,4 +325,4 @@ def lint_command(
     if report.errors:
         raise CheckFailed(summary, [])
     if not json_output:
-        out.print(summary)
+        say(summary)

@@ -25,7 +25,7 @@ from migrator.model import plan as planning
 from migrator.model import services
 from migrator.model.plan import Plan
 from migrator.ops import backup, devdb, policy, seeds
-from migrator.run import apply, history, validation
+from migrator.run import apply, history, session, validation
 from migrator.run import lock as locking
 
 
@@ -184,6 +184,7 @@ def load_seeds(ctx: Context, rules: policy.Policy) -> list[Path]:
         return []
     graph = ctx.graph
     with ctx.connect() as connection:
+        session.configure(connection, ctx.settings)
         rows = graph.status(database.database_heads(connection, ctx.settings))
         at_head = {row.service.name for row in rows if row.head and not row.pending}
         ready = {row.service.name for row in rows if _services_needed(ctx, row.service) <= at_head}

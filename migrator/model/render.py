@@ -45,15 +45,16 @@ def review(plan: Plan) -> str:
         phase = f", {revision.phase}" if revision.phase else ""
         lines.append("")
         lines.append(
-            f"-- [{number}] {revision.id} ({revision.service.name}{phase}) "
-            f"{revision.location}: {revision.title}"
+            f"-- [{number}] {revision.id} ({revision.service.name}{phase}): {revision.title}"
         )
+        lines.append(f"-- in {revision.path.name}")
         found = False
         for entry in entries(item):
             found = True
             if entry.comment:
                 lines.append(f"--   {entry.comment}")
-            lines.append(f"--   {revision.at(entry.statement.line)}, {where(entry.statement)}:")
+            place = f"{revision.path.name}:{entry.statement.line}"
+            lines.append(f"--   {place}, {where(entry.statement)}:")
             lines.append(entry.statement.text + ";")
         if not found:
             lines.append(f"--   no statements in its {item.direction}")

@@ -31,6 +31,12 @@ def prepare(connection: Connection, settings: Settings, events: EventSink) -> No
     vanished = history.close_vanished(connection, settings.tool_schema)
     if vanished:
         events(TriesInterrupted(tuple(vanished)))
+    configure(connection, settings)
+
+
+def configure(connection: Connection, settings: Settings) -> None:
+    """The run's lock_timeout and statement_timeout, and a server that notices a vanished
+    client: every session that changes the platform's data (the run's, the seeds') has them."""
     set_timeouts(connection, settings.engine.lock_timeout_ms, settings.engine.statement_timeout_ms)
     if connection.dialect.server_version_info >= (14,):
         connection.exec_driver_sql(
