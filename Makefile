@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_history.py
 	$(BIN)/python bench/bench_reset.py
 	$(BIN)/python bench/bench_backfill.py
+	$(BIN)/python bench/bench_lock_wait.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -112,6 +112,7 @@ _ENGINE_SOURCES = {
     "lock_retries": ("lock_retries", _parse_count),
     "retry_backoff": ("retry_backoff_ms", parse_duration_ms),
     "lock_wait": ("lock_wait_ms", parse_duration_ms),
+    "exclusive_lock_timeout": ("exclusive_lock_timeout_ms", parse_duration_ms),
 }
 
 
@@ -129,6 +130,9 @@ class EngineSettings:
     lock_retries: int = 5
     retry_backoff_ms: int = 500
     lock_wait_ms: int = 120_000
+    # An ACCESS EXCLUSIVE request queues every query of its table while it waits: it waits at
+    # most this long per try (pgroll's figure), unless its revision sets its own lock_timeout.
+    exclusive_lock_timeout_ms: int = 500
 
     @classmethod
     def merged(cls, *layers: dict[str, Any]) -> EngineSettings:

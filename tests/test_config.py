@@ -48,3 +48,17 @@ def test_a_duration_that_does_not_parse_is_refused_before_connecting(project: Pa
 
     assert result.exit_code == 2
     assert "lock_timeout = '2 parsecs' is not a duration" in result.output
+
+
+def test_an_access_exclusive_wait_is_half_a_second_unless_configured(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    default = load_settings(project=project).engine.exclusive_lock_timeout_ms
+    _pyproject_with(project, '[tool.migrator.environments.staging]\nexclusive_lock_timeout = "1s"')
+    staging = load_settings(project=project, environment="staging").engine
+    monkeypatch.setenv("MIGRATE_EXCLUSIVE_LOCK_TIMEOUT", "250ms")
+    from_environment = load_settings(project=project).engine
+
+    assert default == 500
+    assert staging.exclusive_lock_timeout_ms == 1000
+    assert from_environment.exclusive_lock_timeout_ms == 250

@@ -237,6 +237,7 @@ class PlanRun(_Run):
             lock_timeout_ms=settings.engine.lock_timeout_ms,
             statement_timeout_ms=settings.engine.statement_timeout_ms,
             events=events,
+            exclusive_lock_timeout_ms=settings.engine.exclusive_lock_timeout_ms,
         )
         self.tries: Counter[str | None] = Counter()
         self.step_started = datetime.now(UTC)
