@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -230,3 +231,24 @@ def history_rows(url: URL) -> list[dict]:
     with connection_to(url) as connection:
         rows = connection.exec_driver_sql("SELECT * FROM migrator.migration_history ORDER BY id")
         return [dict(row._mapping) for row in rows]
+
+
+def wait_for_server(url: URL, query: str, seconds: float = 30) -> None:
+    """Poll the server until `query` returns a true value: tests synchronise on what the
+    server shows (pg_stat_activity, pg_locks), never on a fixed sleep."""
+    deadline = time.monotonic() + seconds
+    with connection_to(url) as connection:
+        while time.monotonic() < deadline:
+            found = connection.exec_driver_sql(query).scalar()
+            connection.commit()
+            if found:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"the server never showed {query!r}")
+
+
+# A migrator's session waiting for a lock it has not been granted.
+MIGRATOR_WAITS = (
+    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE NOT l.granted AND a.application_name = 'inopsio-migrator'"
+)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from conftest import (
+    MIGRATOR_WAITS,
     add_revision,
     applied_versions,
     connection_to,
@@ -16,6 +17,7 @@ from conftest import (
     history_rows,
     migrate_process,
     run_migrate,
+    wait_for_server,
 )
 from sqlalchemy.engine import URL
 
@@ -147,7 +149,10 @@ def test_a_slice_that_meets_a_held_lock_is_retried(project: Path, database_url: 
         with connection_to(database_url) as connection:
             connection.exec_driver_sql("SELECT * FROM erp.parcels WHERE id <= 150 FOR UPDATE")
             locked.set()
-            time.sleep(1.0)
+            # Held until a slice has waited, given up (lock_timeout) and waited again.
+            wait_for_server(database_url, MIGRATOR_WAITS)
+            wait_for_server(database_url, f"SELECT NOT ({MIGRATOR_WAITS}) > 0")
+            wait_for_server(database_url, MIGRATOR_WAITS)
             connection.rollback()
 
     holder = threading.Thread(target=hold_rows)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from conftest import (
     PROJECT_ROOT,
@@ -21,6 +20,7 @@ from sqlalchemy.engine import URL
 from migrator.commands import writing
 from migrator.context import Context
 from migrator.errors import MigratorError
+from migrator.events import Event, LockBusy
 from migrator.model.graph import RevisionGraph
 from migrator.run.lock import migration_lock
 
@@ -114,7 +114,15 @@ def test_down_refuses_when_the_database_moved_while_it_waited_for_the_lock(
     database_url: URL,
 ) -> None:
     run_migrate("up", "--service", "erp", url=database_url)
-    ctx = Context.load(database_url=url_text(database_url), project=PROJECT_ROOT)
+    waits = threading.Event()
+
+    def notice_the_wait(event: Event) -> None:
+        if isinstance(event, LockBusy):
+            waits.set()
+
+    ctx = Context.load(
+        database_url=url_text(database_url), project=PROJECT_ROOT, events=notice_the_wait
+    )
     erp_head = head_of("erp")
     plan = writing.rollback_plan(ctx, version=erp_head)
     raised: list[BaseException] = []
@@ -128,7 +136,7 @@ def test_down_refuses_when_the_database_moved_while_it_waited_for_the_lock(
     with connection_to(database_url) as other, migration_lock(other, "migrator", 1000, print):
         waiting = threading.Thread(target=roll_back_erp)
         waiting.start()  # plans the rollback, then waits for the lock
-        time.sleep(1.0)
+        assert waits.wait(30), "the rollback never waited for the migration lock"
         # What another migrator holding the lock would leave: a new head in the version table.
         other.exec_driver_sql(f"INSERT INTO migrator.alembic_version VALUES ('{head_of('auth')}')")
         other.commit()

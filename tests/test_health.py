@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
-from conftest import connection_to, run_migrate
+from conftest import connection_to, run_migrate, wait_for_server
 from sqlalchemy.engine import URL
 
 
@@ -109,7 +108,11 @@ def test_a_long_open_transaction_and_its_lock_wait_are_reported(database_url: UR
     waiter = threading.Thread(target=wait_for_the_lock)
     waiter.start()
     waiter_started.wait(5)
-    time.sleep(1.5)
+    wait_for_server(  # the holder's transaction is older than the 1s threshold
+        database_url,
+        "SELECT count(*) FROM pg_stat_activity WHERE now() - xact_start > interval '1.5 s' "
+        "AND datname = current_database() AND pid <> pg_backend_pid()",
+    )
     try:
         code, checks = _health(database_url, "--long-transaction", "1s")
     finally:
