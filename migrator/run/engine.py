@@ -23,7 +23,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
@@ -211,6 +211,15 @@ def _write(context: MigrationContext, step: Step) -> None:
                 context.impl.static_output(statement.text + terminator)
 
 
+class Ending(NamedTuple):
+    """How a try ended (or, `running`, that it began), for its history row."""
+
+    outcome: str
+    finished: datetime
+    sqlstate: str | None = None
+    error_message: str | None = None
+
+
 class PlanRun(_Run):
     """Applies what Alembic steps through, with history, retries and progress markers."""
 
@@ -254,9 +263,8 @@ class PlanRun(_Run):
             self._attempt(
                 planned.id,
                 planned.direction,
-                "running",
-                self.step_started,
                 self.tries[planned.id] + 1,
+                Ending("running", self.step_started),
             ),
             self.who,
         )
@@ -289,7 +297,8 @@ class PlanRun(_Run):
         for revision in step.up_revision_ids or (None,):
             number = self.tries[revision] + 1
             self._write(
-                ctx.connection, self._attempt(revision, direction, "success", finished, number)
+                ctx.connection,
+                self._attempt(revision, direction, number, Ending("success", finished)),
             )
             if revision is not None:
                 self.statements.finish_revision(ctx.connection, revision)
@@ -358,7 +367,8 @@ class PlanRun(_Run):
             StepFailed(revision, self._service(revision), attempt, sqlstate, message, statement)
         )
         now = datetime.now(UTC)
-        ended = self._attempt(revision, direction, outcome, now, attempt, sqlstate, message)
+        ending = Ending(outcome, now, sqlstate, message)
+        ended = self._attempt(revision, direction, attempt, ending)
         self._write_failure(ended)
         return revision, attempt, sqlstate
 
@@ -401,16 +411,9 @@ class PlanRun(_Run):
         return self.settings.engine.lock_retries
 
     def _attempt(
-        self,
-        revision: str | None,
-        direction: str,
-        outcome: str,
-        finished: datetime,
-        number: int,
-        sqlstate: str | None = None,
-        error_message: str | None = None,
+        self, revision: str | None, direction: str, number: int, ending: Ending
     ) -> history.Attempt:
-        """The history row of try `number` of `revision`."""
+        """The history row of try `number` of `revision`, ending as `ending` says."""
         known = self.graph.revisions.get(revision or "")
         checksum_direction = "downgrade" if direction == "downgrade" else "upgrade"
         return history.Attempt(
@@ -419,12 +422,12 @@ class PlanRun(_Run):
             service=known.service.name if known else None,
             direction=direction,
             started_at=self.step_started,
-            finished_at=finished,
-            outcome=outcome,
+            finished_at=ending.finished,
+            outcome=ending.outcome,
             attempt=number,
             checksum=known.checksum(checksum_direction) if known else None,
-            sqlstate=sqlstate,
-            error_message=error_message,
+            sqlstate=ending.sqlstate,
+            error_message=ending.error_message,
             note=self.note,
         )
 
