@@ -257,6 +257,9 @@ class PlanRun(_Run):
         """A try begins: its row is written `running` and committed before the revision's
         transaction opens, so that a try whose process is killed still leaves a trace."""
         self.step_started = datetime.now(UTC)
+        # Only a trace: were the server to crash before it reached the disk, the try itself
+        # could not have committed either, so this commit need not wait for the disk.
+        self.connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
         self.try_row = history.record(
             self.connection,
             self.settings.tool_schema,
