@@ -131,8 +131,9 @@ class EngineSettings:
     retry_backoff_ms: int = 500
     lock_wait_ms: int = 120_000
     # An ACCESS EXCLUSIVE request queues every query of its table while it waits: it waits at
-    # most this long per try (pgroll's figure), unless its revision sets its own lock_timeout.
-    exclusive_lock_timeout_ms: int = 500
+    # most this long per try, unless its revision sets its own lock_timeout. pgroll waits
+    # 500 ms; a little less keeps a queued query's worst wait under half a second.
+    exclusive_lock_timeout_ms: int = 400
 
     @classmethod
     def merged(cls, *layers: dict[str, Any]) -> EngineSettings:

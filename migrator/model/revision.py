@@ -47,15 +47,35 @@ class RevisionFileError(MigratorError):
 
 @dataclass(frozen=True)
 class SqlStep:
-    """`run_sql(BODY)`: the body's statements, each with its file line and where it runs."""
+    """`run_sql(BODY)`: the body's statements, each with its file line and where it runs.
+    The body is parsed when first asked for, so that reading a history to show where it
+    stands costs no SQL parsing."""
 
     body: str
-    statements: tuple[sql.Statement, ...]
-    line: int
-    problem: str | None = None  # why the body cannot run (a parse error, BEGIN/COMMIT)
-    problem_line: int | None = None
+    first_line: int  # the file line the body's text starts on
+    line: int  # the file line of the call
 
     comment = None
+
+    @cached_property
+    def _parsed(self) -> tuple[tuple[sql.Statement, ...], str | None, int | None]:
+        try:
+            return tuple(sql.split(self.body, first_line=self.first_line)), None, None
+        except sql.SqlError as error:
+            return (), error.reason, error.line
+
+    @property
+    def statements(self) -> tuple[sql.Statement, ...]:
+        return self._parsed[0]
+
+    @property
+    def problem(self) -> str | None:
+        """Why the body cannot run (a parse error, BEGIN/COMMIT), if it cannot."""
+        return self._parsed[1]
+
+    @property
+    def problem_line(self) -> int | None:
+        return self._parsed[2]
 
     @property
     def fingerprint(self) -> str:
@@ -156,7 +176,7 @@ class Revision:
     bodies: dict[str, Body]
     upgrade: tuple[Step, ...]
     downgrade: tuple[Step, ...]
-    legacy_upgrade_shape: str = field(repr=False, default="")
+    upgrade_function: ast.FunctionDef | None = field(repr=False, default=None)
 
     @property
     def parents(self) -> tuple[str, ...]:
@@ -193,7 +213,7 @@ class Revision:
             for direction in DIRECTIONS
         }
 
-    @property
+    @cached_property
     def legacy_checksum(self) -> str:
         """The checksum the first version of the tool recorded: UPGRADE's canonical statements
         and the shape of `upgrade()`. Databases migrated then still carry it."""
@@ -206,7 +226,7 @@ class Revision:
                 statements = []
             for statement in statements:
                 digest.update(statement.canonical.encode() + b";\n")
-        digest.update(self.legacy_upgrade_shape.encode())
+        digest.update(_legacy_shape(self.upgrade_function).encode())
         return digest.hexdigest()
 
     def refuse_unless_runnable(self, direction: str) -> None:
@@ -379,11 +399,7 @@ def _sql_step(file: _File, call: ast.Call) -> SqlStep:
         first_line = body.first_line
     elif isinstance(argument, ast.Constant):
         first_line = argument.lineno
-    try:
-        statements = tuple(sql.split(text, first_line=first_line))
-    except sql.SqlError as error:
-        return SqlStep(text, (), call.lineno, error.reason, error.line)
-    return SqlStep(text, statements, call.lineno)
+    return SqlStep(text, first_line, call.lineno)
 
 
 _BACKFILL_FIELDS = tuple(name for name in BackfillStep.__dataclass_fields__ if name != "line")
@@ -479,7 +495,7 @@ def read(path: Path) -> Revision:
         bodies={name: body for name in ("UPGRADE", "DOWNGRADE") if (body := file.body(name))},
         upgrade=_steps(file, "upgrade"),
         downgrade=_steps(file, "downgrade"),
-        legacy_upgrade_shape=_legacy_shape(file.functions.get("upgrade")),
+        upgrade_function=file.functions.get("upgrade"),
     )
 
 

@@ -69,7 +69,7 @@ class StatementRunner:
     lock_timeout_ms: int
     statement_timeout_ms: int
     events: EventSink
-    exclusive_lock_timeout_ms: int = 500
+    exclusive_lock_timeout_ms: int = 400
     _done: dict[str, set[str]] = field(default_factory=dict)
     _seen: dict[str, Counter[str]] = field(default_factory=dict)
     _uncommitted: list[tuple[str, str]] = field(default_factory=list)

@@ -83,7 +83,7 @@ def findings(
             continue
         known = graph[revision]
         now = known.checksum("upgrade")
-        if row.checksum not in (now, known.legacy_checksum):
+        if row.checksum != now and row.checksum != known.legacy_checksum:
             found.append(
                 Finding(
                     "edited",
