@@ -4,8 +4,9 @@
 any lock on the table, the ALTER waits in the lock queue, and every later query of the table,
 even a plain SELECT, queues behind the ALTER: the platform stalls for as long as the long
 transaction lasts. `migrate` lets a statement that takes ACCESS EXCLUSIVE wait at most 400ms per
-try (`exclusive_lock_timeout`, below its 2s `lock_timeout`), then rolls the revision back and retries after a growing,
-jittered pause, so readers wait at most about one such try at a time and run between tries.
+try (`exclusive_lock_timeout`, below its 2s `lock_timeout`), then rolls the revision back and
+retries after a growing, jittered pause, so readers wait at most about one such try at a time
+and run between tries.
 
 Each round: a table of `--rows` rows; a transaction that read it stays open (holding ACCESS
 SHARE); a reader thread runs a keyed SELECT in a loop, each under a short statement_timeout,
