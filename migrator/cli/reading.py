@@ -97,10 +97,10 @@ def history_command(
         state = f"[{row.sqlstate}] " if row.sqlstate else ""
         detail = f"{state}{row.error_message}" if row.error_message else row.note or ""
         say(
-            f"{row.finished_at:%m-%d %H:%M:%S}  {row.revision or '-':<12}  "
-            f"{row.service or '-':<11}  {row.direction:<9}  {outcome:<11} "
-            f"{row.duration_ms:>6}ms  {row.os_user}@{row.host}  {detail}".rstrip(),
-            indent=" " * 16,
+            f"{row.finished_at:%m-%d %H:%M:%S} {row.revision or '-':<12} "
+            f"{row.service or '-':<11} {row.direction:<9} {outcome:<11} "
+            f"{row.duration_ms:>6}ms {row.os_user}@{row.host}  {detail}".rstrip(),
+            indent=" " * 15,
             style=colours.get(row.outcome),
         )
     if not rows:
