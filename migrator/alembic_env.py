@@ -28,8 +28,7 @@ from migrator.context import Context
 from migrator.errors import MigratorError
 from migrator.events import log_event
 from migrator.model.graph import RevisionGraph
-from migrator.run import autogenerate, history, session, validation
-from migrator.run import lock as locking
+from migrator.run import autogenerate, history, session
 from migrator.run.engine import (
     CONNECTION,
     RUN_ATTRIBUTE,
@@ -136,12 +135,8 @@ def _migrate(connection: Connection, config: Config, settings: Settings) -> None
         _through_run(run, **options)
         run.execute(_run_migrations)
         return
-    with locking.migration_lock(
-        connection, settings.tool_schema, settings.engine.lock_wait_ms, log_event
-    ):
-        session.prepare(connection, settings, log_event)
-        graph = RevisionGraph.load(settings.project_root)
-        validation.refuse_unless_valid(validation.check(connection, settings, graph))
+    graph = RevisionGraph.load(settings.project_root)
+    with session.writing(connection, settings, graph, log_event):
         run = PlanRun(connection, settings, graph, log_event)
         config.attributes[RUN_ATTRIBUTE] = run
         _through_run(run, **options)

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_late
 from prometheus_client import write_to_textfile as _write_to_textfile
 from sqlalchemy import Connection
 
-from migrator.config import Settings, refuse_unwritable_file
+from migrator.config import Settings
 from migrator.database import database_heads
 from migrator.errors import MigratorError
 from migrator.model import services
@@ -94,11 +94,6 @@ def registry_for(
 
 def exposition(registry: CollectorRegistry) -> str:
     return generate_latest(registry).decode()
-
-
-def refuse_unwritable_textfile(path: Path) -> None:
-    """Refuse a --textfile that could not be written, before the database is read."""
-    refuse_unwritable_file(path, "--textfile", replaced=True)
 
 
 def write_textfile(registry: CollectorRegistry, path: Path) -> None:

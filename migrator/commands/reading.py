@@ -79,7 +79,7 @@ def metrics(ctx: Context) -> CollectorRegistry:
 def refuse_unwritable_textfile(path: Path) -> None:
     """`metrics --textfile` into a missing folder (or onto a folder) is bad input, refused
     before the database is read."""
-    metrics_check.refuse_unwritable_textfile(path)
+    config.refuse_unwritable_file(path, "--textfile", replaced=True)
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,7 @@ from migrator.context import Context
 from migrator.events import RunFinished, RunStarted
 from migrator.model.graph import RevisionGraph
 from migrator.model.plan import Plan
-from migrator.run import lock as locking
-from migrator.run import session, validation
+from migrator.run import session
 from migrator.run.engine import CONNECTION, RUN_ATTRIBUTE, STARTING_HEADS, OfflineRun, PlanRun
 
 
@@ -39,14 +38,7 @@ def apply_plan(
     revision. `note` goes into every history row (who approved what).
     """
     settings, events = ctx.settings, ctx.events
-    with (
-        ctx.connect() as connection,
-        locking.migration_lock(
-            connection, settings.tool_schema, settings.engine.lock_wait_ms, events
-        ),
-    ):
-        session.prepare(connection, settings, events)
-        validation.refuse_unless_valid(validation.check(connection, settings, ctx.graph))
+    with ctx.connect() as connection, session.writing(connection, settings, ctx.graph, events):
         if before is not None:
             plan = before(connection)
         if not plan:

@@ -3,11 +3,15 @@ the client is still there."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import Connection
 
 from migrator.config import Settings
 from migrator.events import EventSink, TriesInterrupted
-from migrator.run import history
+from migrator.model.graph import RevisionGraph
+from migrator.run import history, lock, validation
 
 # PostgreSQL 14+ notices a vanished client during a long statement and cancels it, so a
 # migrator killed mid-statement does not leave its backend holding locks until the statement
@@ -21,6 +25,21 @@ def set_timeouts(connection: Connection, lock_timeout_ms: int, statement_timeout
         "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
         (f"{lock_timeout_ms}ms", f"{statement_timeout_ms}ms"),
     )
+
+
+@contextmanager
+def writing(
+    connection: Connection, settings: Settings, graph: RevisionGraph, events: EventSink
+) -> Iterator[None]:
+    """What every writing run holds before its first step, whichever front end started it
+    (`migrate`, plain `alembic`): the migration lock, the prepared session, and files that
+    agree with the history."""
+    with lock.migration_lock(
+        connection, settings.tool_schema, settings.engine.lock_wait_ms, events
+    ):
+        prepare(connection, settings, events)
+        validation.refuse_unless_valid(validation.check(connection, settings, graph))
+        yield
 
 
 def prepare(connection: Connection, settings: Settings, events: EventSink) -> None:

@@ -6,12 +6,7 @@ Author: Inopsio Platform <platform@inopsio.example>
 Date: 2026-11-28
 Dependencies: []
 
-Early revisions wrote value lists on varchar columns as `col IN ('a', 'b')`. PostgreSQL
-stores that as `(col)::text = ANY ((ARRAY['a'::varchar, ...])::text[])`; pg_dump writes it
-out and the restored server reads it back as `ARRAY[('a'::varchar)::text, ...]`, so a
-restored catalog no longer reads like the one the revisions build. Written as
-`col::text IN ('a', 'b')` (as later revisions do), the stored form survives a dump
-unchanged. Names and meanings stay as they were.
+Why and how: see auth's 20261128_001 (the `::text IN` form survives a dump).
 
 Replaces security_policies_severity_valid, threat_indicators_type_valid,
 threat_indicators_severity_valid, incidents_severity_valid, incidents_status_valid,
