@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrator.errors import MigratorError, UsageError
-from migrator.model import revision as revision_model
-from migrator.model import services
+from migrator.model import cache, services
 from migrator.model.revision import Revision
 from migrator.model.services import Service
 
@@ -65,8 +64,9 @@ class RevisionGraph:
 
     @classmethod
     def load(cls, project_root: Path) -> RevisionGraph:
-        """Every revision file of the project, read by the revision model."""
-        return cls(revision_model.read_all(project_root))
+        """Every revision file of the project, read by the revision model (through its
+        cache, for files unchanged since they were last read)."""
+        return cls(cache.read_all(project_root))
 
     def _topological_order(self) -> list[str]:
         """Every revision after its parents; among equals, by id, which is by date."""

@@ -15,8 +15,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from migrator.errors import UsageError
+from migrator.model import cache, services
 from migrator.model import revision as revision_model
-from migrator.model import services
 from migrator.model.revision import Revision
 
 
@@ -30,7 +30,7 @@ def problems_by_file(project_root: Path) -> dict[Path, list[str]]:
         where = f"line {error.line}: " if error.line is not None else ""
         found[path].append(where + error.reason)
 
-    revisions = revision_model.read_all(project_root, on_error=unreadable)
+    revisions = cache.read_all(project_root, on_error=unreadable)
     service_of = {revision.id: revision.service.name for revision in revisions}
     for revision in revisions:
         by_id[revision.id].append(revision.path)

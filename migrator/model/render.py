@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from migrator.model.plan import Plan, PlannedRevision
-from migrator.model.sql import Statement
+from migrator.model.statement import Statement
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -24,8 +23,9 @@ from typing import Any
 
 from migrator.config import parse_duration_ms
 from migrator.errors import MigratorError
-from migrator.model import services, sql
+from migrator.model import services
 from migrator.model.services import Service
+from migrator.model.statement import Statement
 
 HEADER_FIELDS = ("Migration", "Service", "Author", "Date", "Dependencies")
 PHASES = (None, "expand", "contract")
@@ -58,14 +58,16 @@ class SqlStep:
     comment = None
 
     @cached_property
-    def _parsed(self) -> tuple[tuple[sql.Statement, ...], str | None, int | None]:
+    def _parsed(self) -> tuple[tuple[Statement, ...], str | None, int | None]:
+        from migrator.model import sql  # the parser loads only when a body is first split
+
         try:
             return tuple(sql.split(self.body, first_line=self.first_line)), None, None
         except sql.SqlError as error:
             return (), error.reason, error.line
 
     @property
-    def statements(self) -> tuple[sql.Statement, ...]:
+    def statements(self) -> tuple[Statement, ...]:
         return self._parsed[0]
 
     @property
@@ -111,8 +113,10 @@ class BackfillStep:
         return "backfill " + json.dumps(self.arguments, sort_keys=True) + "\n"
 
     @cached_property
-    def statements(self) -> tuple[sql.Statement, ...]:
+    def statements(self) -> tuple[Statement, ...]:
         """The UPDATE the backfill amounts to: what a reviewer approves and psql runs."""
+        from migrator.model import sql
+
         text = f"UPDATE {self.table} SET {self.set} WHERE {self.where}"
         [statement] = sql.split(text, first_line=self.line)
         return (statement,)
@@ -126,6 +130,8 @@ class BackfillStep:
 
     @property
     def problem(self) -> str | None:
+        from migrator.model import sql
+
         try:
             self.statements  # noqa: B018 - parsing is the check
         except sql.SqlError as error:
@@ -217,6 +223,8 @@ class Revision:
     def legacy_checksum(self) -> str:
         """The checksum the first version of the tool recorded: UPGRADE's canonical statements
         and the shape of `upgrade()`. Databases migrated then still carry it."""
+        from migrator.model import sql
+
         digest = hashlib.sha256()
         body = self.bodies.get("UPGRADE")
         if body is not None:
@@ -226,7 +234,9 @@ class Revision:
                 statements = []
             for statement in statements:
                 digest.update(statement.canonical.encode() + b";\n")
-        digest.update(_legacy_shape(self.upgrade_function).encode())
+        # A revision that came from the cache has no syntax tree; its file still does.
+        function = self.upgrade_function or _File(self.path).functions.get("upgrade")
+        digest.update(_legacy_shape(function).encode())
         return digest.hexdigest()
 
     def refuse_unless_runnable(self, direction: str) -> None:
@@ -497,19 +507,3 @@ def read(path: Path) -> Revision:
         downgrade=_steps(file, "downgrade"),
         upgrade_function=file.functions.get("upgrade"),
     )
-
-
-def read_all(
-    project_root: Path, on_error: Callable[[Path, RevisionFileError], None] | None = None
-) -> list[Revision]:
-    """Every revision of the project. A file that is not a revision raises, unless `on_error`
-    takes it (guards report such files among their other problems)."""
-    found = []
-    for path in revision_files(project_root):
-        try:
-            found.append(read(path))
-        except RevisionFileError as error:
-            if on_error is None:
-                raise
-            on_error(path, error)
-    return found

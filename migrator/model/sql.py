@@ -8,15 +8,14 @@ a semicolon inside a dollar-quoted function body or a string must not split a st
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import pglast
 from pglast import ast
 from pglast.parser import ParseError
-from pglast.stream import RawStream
 
 from migrator.errors import MigratorError
+from migrator.model.statement import Statement
 
 
 class SqlError(MigratorError):
@@ -29,41 +28,12 @@ class SqlError(MigratorError):
         self.line = line
 
 
-@dataclass(frozen=True)
-class Statement:
-    """One statement of a body, as written, and whether it may run in a transaction."""
-
-    text: str
-    transactional: bool
-    line: int
-    node: ast.Node = field(compare=False, repr=False)
-
-    @property
-    def first_line(self) -> str:
-        return self.text.strip().splitlines()[0] if self.text.strip() else ""
-
-    @cached_property
-    def canonical(self) -> str:
-        """The statement as pglast renders its parse tree: comments, spacing and letter case of
-        keywords gone, every token that changes its meaning kept."""
-        return RawStream()(self.node)
-
-    @property
-    def takes_access_exclusive(self) -> bool:
-        """Whether the statement takes ACCESS EXCLUSIVE on a table: while it waits for that
-        lock, every query of the table queues behind it."""
-        return takes_access_exclusive(self.node)
-
-    @property
-    def concurrent_index(self) -> str | None:
-        """For `CREATE INDEX CONCURRENTLY name ...`, the index's name as PostgreSQL resolves it
-        (qualified with the table's schema, which is where PostgreSQL puts the index)."""
-        node = self.node
-        if not (isinstance(node, ast.IndexStmt) and node.concurrent and node.idxname):
-            return None
-        schema = node.relation.schemaname
-        name = _quoted(node.idxname)
-        return f"{_quoted(schema)}.{name}" if schema else name
+def _concurrent_index(node: ast.Node) -> str | None:
+    if not (isinstance(node, ast.IndexStmt) and node.concurrent and node.idxname):
+        return None
+    schema = node.relation.schemaname
+    name = _quoted(node.idxname)
+    return f"{_quoted(schema)}.{name}" if schema else name
 
 
 # Statements PostgreSQL refuses inside a transaction block ("cannot run inside a transaction
@@ -227,7 +197,14 @@ def _statements(sql: str, first_line: int) -> Iterator[Statement]:
                 "each revision in its own transaction",
                 line,
             )
-        yield Statement(text, not runs_outside_the_revision_transaction(raw.stmt), line, raw.stmt)
+        yield Statement(
+            text,
+            not runs_outside_the_revision_transaction(raw.stmt),
+            line,
+            takes_access_exclusive(raw.stmt),
+            _concurrent_index(raw.stmt),
+            raw.stmt,
+        )
 
 
 def _quoted(identifier: str) -> str:

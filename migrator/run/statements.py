@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from migrator.errors import MigratorError
 from migrator.events import EventSink, InvalidIndexDropped, StatementSkipped
 from migrator.model.revision import Revision
-from migrator.model.sql import Statement
+from migrator.model.statement import Statement
 from migrator.run.history import PROGRESS_TABLE
 from migrator.run.session import set_timeouts
 
