@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine
 
 from migrator.config import SETTINGS_ATTRIBUTE, Settings, load_settings
 from migrator.context import Context
+from migrator.database import database_heads
 from migrator.errors import MigratorError
 from migrator.events import log_event
 from migrator.model.graph import RevisionGraph
@@ -71,7 +72,7 @@ def _shared_options(settings: Settings) -> dict[str, Any]:
     return {"version_table_schema": settings.tool_schema, "transaction_per_migration": True}
 
 
-def _through_run(run: OfflineRun | PlanRun, **options: Any) -> None:
+def _through_run(run: OfflineRun, **options: Any) -> None:
     """Configure again so that Alembic's steps pass through the run, then run them."""
     steps = context.get_context().opts["fn"]
     context.configure(
@@ -130,17 +131,19 @@ def _migrate(connection: Connection, config: Config, settings: Settings) -> None
     if migration_context.opts.get("destination_rev") is None:
         _run_migrations()
         return
-    run = config.attributes.get(RUN_ATTRIBUTE)
-    if run is not None:  # migrate: its run holds the lock and checked the files
-        _through_run(run, **options)
-        run.execute(_run_migrations)
-        return
     graph = RevisionGraph.load(settings.project_root)
     with session.writing(connection, settings, graph, log_event):
-        run = PlanRun(connection, settings, graph, log_event)
-        config.attributes[RUN_ATTRIBUTE] = run
-        _through_run(run, **options)
-        run.execute(_run_migrations)
+        heads = database_heads(connection, settings)
+        run = PlanRun(connection, settings, graph, log_event, heads=heads)
+        context.configure(
+            fn=run.steps_function(migration_context.opts["fn"]),
+            on_version_apply=run.on_version_apply,
+            **options,
+        )
+        try:
+            _run_migrations()
+        finally:
+            run.close()
 
 
 def _run_migrations() -> None:

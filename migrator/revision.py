@@ -1,8 +1,9 @@
 """What a revision file calls from its `upgrade()` and `downgrade()`: `run_sql` and `backfill`.
 
-The revision model reads these calls from the file (`migrator.model.revision`), and the run
-that Alembic is executing (online or `--sql`) decides what they do: run the declared step's
-statements, or write them out. A call the file does not declare is refused.
+The revision model reads these calls from the file (`migrator.model.revision`), and that is
+what runs: applying a revision (by `migrate` or plain `alembic`) executes the steps the model
+read, without calling these functions. Alembic calls them only when it writes SQL (`--sql`),
+and then they write the declared step out; a call the file does not declare is refused.
 
     def upgrade() -> None:
         run_sql(UPGRADE)  # e.g. ADD COLUMN email_normalized

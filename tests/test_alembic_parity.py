@@ -7,7 +7,18 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from conftest import PROJECT_ROOT, applied_versions, head_of, run_migrate, schema_of, url_text
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from conftest import (
+    PROJECT_ROOT,
+    applied_versions,
+    branch_of,
+    head_of,
+    history_rows,
+    run_migrate,
+    schema_of,
+    url_text,
+)
 from sqlalchemy.engine import URL
 
 from migrator import urls
@@ -37,6 +48,43 @@ def test_alembic_upgrade_heads_builds_the_same_schema_as_migrate_up(
     assert result.returncode == 0, result.stderr
     assert schema_of(by_alembic) == schema_of(by_migrate)
     assert applied_versions(by_alembic) == applied_versions(by_migrate)
+
+
+def _history(url: URL) -> list[tuple]:
+    """What each try did, without when, by whom or in which run."""
+    columns = ("revision", "service", "direction", "outcome", "attempt", "checksum")
+    return sorted(tuple(row[column] for column in columns) for row in history_rows(url))
+
+
+def _alembic_heads() -> set[str]:
+    """The heads Alembic itself computes from the files."""
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    return set(ScriptDirectory.from_config(config).get_heads())
+
+
+def test_alembic_and_migrate_share_one_step_executor_and_leave_the_same_records(
+    new_database: Callable[[], URL],
+) -> None:
+    by_alembic, by_migrate = new_database(), new_database()
+
+    crm_by_alembic = alembic("upgrade", "crm@head", url=by_alembic)
+    run_migrate("up", "--service", "crm", url=by_migrate)
+    assert crm_by_alembic.returncode == 0, crm_by_alembic.stderr
+    assert applied_versions(by_alembic) == applied_versions(by_migrate)
+    assert _history(by_alembic) == _history(by_migrate)
+
+    result = alembic("upgrade", "heads", url=by_alembic)
+    run_migrate("up", url=by_migrate)
+    assert result.returncode == 0, result.stderr
+    assert applied_versions(by_alembic) == applied_versions(by_migrate) == _alembic_heads()
+    assert _history(by_alembic) == _history(by_migrate)
+    assert {row[3] for row in _history(by_migrate)} == {"success"}
+
+    down = alembic("downgrade", f"crm@{branch_of('crm')[-2]}", url=by_alembic)
+    run_migrate("down", "--service", "crm", url=by_migrate)
+    assert down.returncode == 0, down.stderr
+    assert applied_versions(by_alembic) == applied_versions(by_migrate)
+    assert _history(by_alembic) == _history(by_migrate)
 
 
 def test_alembic_downgrade_base_removes_every_service(database_url: URL) -> None:

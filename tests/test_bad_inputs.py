@@ -42,6 +42,7 @@ from sqlalchemy.engine import URL
 from typer.testing import CliRunner
 
 from migrator.cli import app
+from migrator.model import cache
 
 # Which database a row runs against.
 SHARED = "shared"  # the module's migrated database: for rows that cannot write
@@ -1147,11 +1148,12 @@ def fingerprint(url: URL) -> tuple[list[tuple[str, ...]], list[str]]:
 
 def project_files(project: Path) -> dict[str, bytes]:
     """The project copy's files, so that a refused `new` or `import-sql` is seen to write
-    nothing."""
+    nothing (caches of what was read do not count)."""
+    caches = {"__pycache__", cache.FOLDER}
     return {
         str(path.relative_to(project)): path.read_bytes()
         for path in sorted(project.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts
+        if path.is_file() and not caches & set(path.parts)
     }
 
 

@@ -76,13 +76,14 @@ def _wait_until(
 
 
 def _statement_active(text: str) -> Callable[[Connection], bool]:
-    """Whether a session of this database is running exactly `text` now."""
+    """Whether a session of this database is running `text` now (alone, or as part of the
+    batch that carries a revision's statements)."""
 
     def reached(connection: Connection) -> bool:
         return bool(
             connection.exec_driver_sql(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND state = 'active' AND query = %s",
+                "AND state = 'active' AND position(%s in query) > 0",
                 (text,),
             ).scalar()
         )

@@ -159,7 +159,8 @@ def _wait_for_query(url: URL, query: str, seconds: float = 30) -> None:
     with connection_to(url) as connection:
         while time.monotonic() < deadline:
             running = connection.exec_driver_sql(
-                "SELECT count(*) FROM pg_stat_activity WHERE query = %s AND state = 'active'",
+                "SELECT count(*) FROM pg_stat_activity WHERE position(%s in query) > 0 "
+                "AND state = 'active' AND pid <> pg_backend_pid()",
                 (query,),
             ).scalar()
             connection.commit()

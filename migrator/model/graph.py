@@ -101,6 +101,10 @@ class RevisionGraph:
             self.revisions[rev] for rev in self._order if self.revisions[rev].service == service
         ]
 
+    def children(self, revision: str) -> set[str]:
+        """The revisions that name this one as down_revision or in depends_on."""
+        return self._children[revision]
+
     def ancestors(self, revisions: Iterable[str]) -> set[str]:
         """The revisions and everything they need, through down_revision and depends_on."""
         return self._closure(revisions, lambda rev: self[rev].parents)

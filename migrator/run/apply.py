@@ -1,27 +1,30 @@
-"""Applies a plan through Alembic's commands, on one connection, under one migration lock.
+"""Applies a plan on one connection, under one migration lock, or writes it out as SQL.
 
-The work itself is Alembic's (`command.upgrade` / `command.downgrade`, running env.py), so that
-`migrate` and plain `alembic` never drift apart; this module takes the lock once, prepares the
-session, refuses files that disagree with the history, and hands env.py the run that executes
-the plan's steps. The same plan is written out as SQL by `render_sql`.
+The run walks the plan itself, one transaction per revision, through the same step executor
+that plain `alembic upgrade` reaches through env.py (`engine.PlanRun.apply`), so `migrate` and
+`alembic` leave the same version table and history; loading every revision module and walking
+Alembic's revision map is what `migrate` spares itself. SQL output goes through Alembic's
+offline mode, so that the script carries Alembic's version table statements.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection
 
 from migrator.context import Context
+from migrator.database import database_heads
 from migrator.events import RunFinished, RunStarted
 from migrator.model.graph import RevisionGraph
 from migrator.model.plan import Plan
 from migrator.run import session
-from migrator.run.engine import CONNECTION, RUN_ATTRIBUTE, STARTING_HEADS, OfflineRun, PlanRun
+from migrator.run.engine import RUN_ATTRIBUTE, STARTING_HEADS, OfflineRun, PlanRun
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 def apply_plan(
@@ -43,17 +46,15 @@ def apply_plan(
             plan = before(connection)
         if not plan:
             return []
-        run = PlanRun(connection, settings, ctx.graph, events, plan=plan, note=note)
-        config = ctx.alembic_config()
-        config.attributes[CONNECTION] = connection
-        config.attributes[RUN_ATTRIBUTE] = run
+        heads = database_heads(connection, settings)
+        run = PlanRun(connection, settings, ctx.graph, events, heads=heads, note=note)
         events(RunStarted(str(run.run_id), plan.direction, len(plan.items), settings.environment))
         started, outcome = time.monotonic(), "failed"
         try:
-            _steps(config, ctx.graph, plan, sql=False)
-            run.cursor.refuse_unless_complete()
+            run.run(plan)
             outcome = "succeeded"
         finally:
+            run.close()
             elapsed = round((time.monotonic() - started) * 1000)
             events(RunFinished(str(run.run_id), outcome, elapsed))
     return run.applied
@@ -65,22 +66,22 @@ def render_sql(ctx: Context, plan: Plan, output: TextIO) -> None:
     config = ctx.alembic_config()
     config.output_buffer = output
     config.attributes[RUN_ATTRIBUTE] = OfflineRun(ctx.graph, plan)
-    _steps(config, ctx.graph, plan, sql=True)
+    _offline_steps(config, ctx.graph, plan)
 
 
-def _steps(config: Config, graph: RevisionGraph, plan: Plan, *, sql: bool) -> None:
-    """The Alembic commands that take exactly the plan's steps: one for everything pending
+def _offline_steps(config: Config, graph: RevisionGraph, plan: Plan) -> None:
+    """The Alembic commands that write exactly the plan's steps: one for everything pending
     or a single target, else one revision at a time in the plan's order."""
+    from alembic import command  # only SQL output needs Alembic
+
     applied = graph.applied(plan.database_heads)
     if plan.direction == "downgrade":
         for revision in plan.revisions:
-            target = graph.downgrade_target(revision)
-            if sql:
-                leaves = sorted(graph.heads_of(applied))
-                config.attributes[STARTING_HEADS] = leaves
-                # Alembic wants `from:to` offline; the real start is STARTING_HEADS.
-                target = f"{leaves[0]}:{target}"
-            command.downgrade(config, target, sql=sql)
+            leaves = sorted(graph.heads_of(applied))
+            config.attributes[STARTING_HEADS] = leaves
+            # Alembic wants `from:to` offline; the real start is STARTING_HEADS.
+            target = f"{leaves[0]}:{graph.downgrade_target(revision)}"
+            command.downgrade(config, target, sql=True)
             applied.discard(revision)
         return
     if set(plan.revisions) == set(graph.revisions) - applied:
@@ -90,7 +91,6 @@ def _steps(config: Config, graph: RevisionGraph, plan: Plan, *, sql: bool) -> No
         if len(targets) > 1:
             targets = list(plan.revisions)
     for target in targets:
-        if sql:
-            config.attributes[STARTING_HEADS] = sorted(graph.heads_of(applied))
-        command.upgrade(config, target, sql=sql)
+        config.attributes[STARTING_HEADS] = sorted(graph.heads_of(applied))
+        command.upgrade(config, target, sql=True)
         applied |= graph.ancestors([target]) if target != "heads" else set(plan.revisions)

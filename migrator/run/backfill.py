@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 
 import pglast
-from alembic.runtime.migration import MigrationContext
 from pglast import ast
 from psycopg import sql as pgsql
 from sqlalchemy import Connection
@@ -55,7 +54,7 @@ class Retries:
 
 
 def run_backfill(
-    context: MigrationContext,
+    connection: Connection,
     runner: StatementRunner,
     revision: Revision,
     step: BackfillStep,
@@ -64,13 +63,11 @@ def run_backfill(
 ) -> int:
     """Update the step's table in keyset slices; returns the rows updated by this run."""
     job = step.name or step.table
-    connection = context.connection
-    runner.apply_timeouts(connection, revision)
+    runner.apply_timeouts(connection.exec_driver_sql, revision)
     target = _describe(connection, step.table)
     counted_before = _scalar(connection, step.validate_count) if step.validate_count else None
-    with runner.outside_transaction(context):
-        done = _run_slices(context, runner, revision, job, target, step, retries, events)
-    connection = context.connection
+    with runner.outside_transaction(connection):
+        done = _run_slices(connection, runner, revision, job, target, step, retries, events)
     where = f"revision {revision.id} ({revision.at(step.line)})"
     if step.validate_empty:
         offending = _scalar(
@@ -166,7 +163,7 @@ def _slice_statement(target: _Table, set_sql: str, where_sql: str, after: bool) 
 
 
 def _run_slices(
-    context: MigrationContext,
+    connection: Connection,
     runner: StatementRunner,
     revision: Revision,
     job: str,
@@ -175,7 +172,7 @@ def _run_slices(
     retries: Retries,
     events: EventSink,
 ) -> int:
-    connection = context.connection.execution_options(no_parameters=False)
+    connection = connection.execution_options(no_parameters=False)
     checkpoints = f"{runner.schema_identifier}.{CHECKPOINT_TABLE}"
     row = connection.exec_driver_sql(
         f"SELECT last_key, rows_done FROM {checkpoints} WHERE revision = %s AND name = %s",

@@ -1,17 +1,21 @@
-"""One writing run inside env.py: the same for `migrate` and plain `alembic`.
+"""One writing run: the same step executor for `migrate` and for plain `alembic`.
 
-Alembic decides which steps a command takes and calls each revision's `upgrade()` or
-`downgrade()`; the run decides what those calls execute. It hands Alembic its steps in the
-plan's order (refusing a step the plan does not hold), and when a revision's function calls
-`run_sql` or `backfill`, it runs the next step the revision model read from that file, checking
-that the call is the one the file declares. So the statements that run are the plan's, with
-their file lines, whichever front end started the run.
+`migrate` walks its plan and hands each revision to `PlanRun.apply`; plain `alembic upgrade`
+reaches the same method through env.py, which lets Alembic choose the steps and then applies
+each of them here instead of calling the revision's module. Either way a revision runs the
+statements the revision model read from its file, with their file lines, in one transaction
+that also moves the version table (as Alembic would) and closes the try's history row.
 
-Under the migration lock, the run refuses to build on revisions that disagree with their files,
-then writes each step's history row in that step's own transaction. When a step fails, its
-transaction has rolled back; the run records the failed try and either gives up or, for a lock
-timeout, pauses and asks Alembic again: Alembic recomputes its steps from the version table, so
-the run resumes at the failed revision and earlier ones stay applied.
+A revision whose statements all run in its transaction, the usual case, is sent as one
+pipeline: the try's `running` row, BEGIN, the statements under their timeouts, the version
+row, the history row and COMMIT reach the server together and cost one round trip. Anything
+else (statements that must run outside a transaction, backfills, a revision an earlier try
+left half done) runs statement by statement, with progress markers.
+
+Under the migration lock, the run refuses to build on revisions that disagree with their files.
+When a try fails, its transaction has rolled back; the run records the failed try and either
+gives up or, for a lock timeout, pauses and tries the revision again; earlier revisions stay
+applied.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from alembic.runtime.migration import MigrationContext
+import psycopg
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -45,10 +49,14 @@ from migrator.model import plan as planning
 from migrator.model.graph import RevisionGraph
 from migrator.model.plan import Plan, PlannedRevision
 from migrator.model.revision import BackfillStep, SqlStep, Step
-from migrator.run import history
+from migrator.run import history, version_table
 from migrator.run import lock as locking
 from migrator.run.backfill import Retries, run_backfill
 from migrator.run.statements import StatementFailed, StatementRunner
+from migrator.run.try_rows import TryRows
+
+if TYPE_CHECKING:  # Alembic is loaded only by runs that go through it
+    from alembic.runtime.migration import MigrationContext
 
 # Keys of Alembic's Config.attributes through which `migrate` hands env.py its state: the run
 # (which the revision files' run_sql and backfill reach too), the connection (the key Alembic's
@@ -83,7 +91,6 @@ class StepCursor:
         self.graph = graph
         self.plan = plan
         self.current: PlannedRevision | None = None
-        self.finished: set[str] = set()
         self._next = 0
 
     def _planned(self, revision: str, direction: str) -> PlannedRevision:
@@ -145,47 +152,23 @@ class StepCursor:
                 f"{planned.direction}() ran {self._next} of its {len(planned.steps)} steps"
             )
         self.current = None
-        if planned is not None:
-            self.finished.add(planned.id)
         return planned
 
-    def refuse_unless_complete(self) -> None:
-        """After the run: every planned revision ran."""
-        if self.plan is None:
-            return
-        left = [rev for rev in self.plan.revisions if rev not in self.finished]
-        if left:
-            raise PlanMismatch(
-                f"plan {self.plan.hash} did not run {', '.join(left)}: Alembic found nothing to "
-                "do for them. Check `migrate status` and plan again"
-            )
 
+class OfflineRun:
+    """`--sql`: the plan's steps written out through Alembic's offline mode (which adds its
+    version table statements); a backfill as its UPDATE."""
 
-class _Run:
-    """What online and offline runs share: the cursor, fed by Alembic's steps."""
-
-    cursor: StepCursor
-
-    def announce(self, planned: PlannedRevision) -> None:
-        """A revision is about to run."""
+    def __init__(self, graph: RevisionGraph, plan: Plan | None = None) -> None:
+        self.cursor = StepCursor(graph, plan)
 
     def steps_function(self, alembic_function: Callable[..., Iterable[Any]]) -> Callable:
         """Alembic's `fn` for the migration context: its steps, through the cursor."""
 
         def steps(heads: Any, context: MigrationContext) -> Iterator[Any]:
-            for step in self.cursor.steps_in_plan_order(alembic_function(heads, context)):
-                if self.cursor.current is not None:
-                    self.announce(self.cursor.current)
-                yield step
+            yield from self.cursor.steps_in_plan_order(alembic_function(heads, context))
 
         return steps
-
-
-class OfflineRun(_Run):
-    """`--sql`: the same steps, written out instead of run; a backfill as its UPDATE."""
-
-    def __init__(self, graph: RevisionGraph, plan: Plan | None = None) -> None:
-        self.cursor = StepCursor(graph, plan)
 
     def run_sql(self, context: MigrationContext, body: str) -> None:
         step = self.cursor.take(SqlStep, lambda s: s.body == body, "run_sql")
@@ -220,8 +203,8 @@ class Ending(NamedTuple):
     error_message: str | None = None
 
 
-class PlanRun(_Run):
-    """Applies what Alembic steps through, with history, retries and progress markers."""
+class PlanRun:
+    """Applies revisions, with history, retries and progress markers."""
 
     def __init__(
         self,
@@ -230,7 +213,7 @@ class PlanRun(_Run):
         graph: RevisionGraph,
         events: EventSink,
         *,
-        plan: Plan | None = None,
+        heads: tuple[str, ...],
         note: str | None = None,
     ) -> None:
         self.connection = connection
@@ -240,7 +223,7 @@ class PlanRun(_Run):
         self.note = note
         self.run_id = uuid.uuid4()
         self.who = history.identity(settings.environment)
-        self.cursor = StepCursor(graph, plan)
+        self.heads = version_table.Heads(graph, heads)
         self.statements = StatementRunner(
             schema=settings.tool_schema,
             lock_timeout_ms=settings.engine.lock_timeout_ms,
@@ -248,87 +231,63 @@ class PlanRun(_Run):
             events=events,
             exclusive_lock_timeout_ms=settings.engine.exclusive_lock_timeout_ms,
         )
+        self.statements.load_progress(connection)
         self.tries: Counter[str | None] = Counter()
         self.step_started = datetime.now(UTC)
         self.applied: list[str] = []
-        self.try_row: int | None = None  # the current try's `running` history row
+        self.current: PlannedRevision | None = None
+        self._prepared: TryRows | None = None
+        self._driver_prepare_threshold: int | None = None
 
-    def announce(self, planned: PlannedRevision) -> None:
-        """A try begins: its row is written `running` and committed before the revision's
-        transaction opens, so that a try whose process is killed still leaves a trace."""
-        self.step_started = datetime.now(UTC)
-        # Only a trace: were the server to crash before it reached the disk, the try itself
-        # could not have committed either, so this commit need not wait for the disk.
-        self.connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        self.try_row = history.record(
-            self.connection,
-            self.settings.tool_schema,
-            self._attempt(
-                planned.id,
-                planned.direction,
-                self.tries[planned.id] + 1,
-                Ending("running", self.step_started),
-            ),
-            self.who,
-        )
-        self.connection.commit()
-        self.events(StepStarted(planned.id, planned.revision.service.name))
+    def run(self, plan: Plan) -> None:
+        """Every revision of the plan, in its order."""
+        for number, planned in enumerate(plan.items, start=1):
+            self.apply(planned, last=number == len(plan.items))
 
-    def run_sql(self, context: MigrationContext, body: str) -> None:
-        """What a revision's `run_sql(body)` does: run the declared step's statements."""
-        step = self.cursor.take(SqlStep, lambda s: s.body == body, "run_sql")
-        assert isinstance(step, SqlStep) and self.cursor.current is not None
-        self.statements.run(context, self.cursor.current.revision, step.statements)
+    def steps_function(self, alembic_function: Callable[..., Iterable[Any]]) -> Callable:
+        """Alembic's `fn` for plain `alembic upgrade/downgrade`: Alembic chooses the steps
+        from its version table, and each revision step is applied here; stamps, which run no
+        revision, go back to Alembic."""
 
-    def backfill(self, context: MigrationContext, arguments: dict[str, Any]) -> None:
-        """What a revision's `backfill(...)` does: run the declared backfill in slices."""
-        step = self.cursor.take(
-            BackfillStep, lambda s: s.arguments == arguments, f"backfill({arguments['table']!r})"
-        )
-        assert isinstance(step, BackfillStep) and self.cursor.current is not None
-        revision = self.cursor.current.revision
-        tries = revision.settings.lock_retries or self.settings.engine.lock_retries
-        retries = Retries(tries, self.settings.engine.retry_backoff_ms)
-        run_backfill(context, self.statements, revision, step, retries, self.events)
+        def steps(heads: Any, context: MigrationContext) -> Iterator[Any]:
+            chosen = list(alembic_function(heads, context))
+            for number, step in enumerate(chosen, start=1):
+                info = step.info
+                if info.is_stamp:
+                    yield step
+                    continue
+                [revision] = info.up_revision_ids
+                direction = "upgrade" if info.is_upgrade else "downgrade"
+                planned = planning.build(self.graph, (), direction, [revision]).items[0]
+                self.apply(planned, last=number == len(chosen))
+
+        return steps
 
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
-        """Alembic's hook, called inside the step's transaction after the version table moved:
-        the try's row is closed (or, for a stamp, written) together with it."""
-        self.cursor.finish()
-        direction = "stamp" if step.is_stamp else "upgrade" if step.is_upgrade else "downgrade"
+        """Alembic's hook after a stamp moved its version table: the stamp's history row, in
+        the same transaction."""
         finished = datetime.now(UTC)
         for revision in step.up_revision_ids or (None,):
-            number = self.tries[revision] + 1
-            self._write(
-                ctx.connection,
-                self._attempt(revision, direction, number, Ending("success", finished)),
+            attempt = self._attempt(revision, "stamp", 1, Ending("success", finished))
+            history.record(
+                ctx.connection.exec_driver_sql, self.settings.tool_schema, attempt, self.who
             )
-            if revision is not None:
-                self.statements.finish_revision(ctx.connection, revision)
-                if direction != "stamp":
-                    self.applied.append(revision)
-                self.events(
-                    StepFinished(
-                        revision=revision,
-                        service=self._service(revision) or "-",
-                        direction=direction,
-                        message=self.graph[revision].title,
-                        duration_ms=round((finished - self.step_started).total_seconds() * 1000),
-                        attempt=number,
-                    )
-                )
-            self.tries.pop(revision, None)
-        self.statements.restore_default_timeouts(ctx.connection)
-        self.step_started = datetime.now(UTC)
+        self.heads = version_table.Heads(self.graph, tuple(heads))
 
-    def execute(self, run_migrations: Callable[[], None]) -> None:
-        """Run Alembic's steps; after a lock timeout, pause and run what is left again. An
-        interruption (Ctrl-C, SIGTERM) closes the try as interrupted and goes on upwards."""
+    def apply(self, planned: PlannedRevision, *, last: bool = True) -> None:
+        """Apply or roll back one revision: try it, and after a lock timeout pause and try
+        again. An interruption (Ctrl-C, SIGTERM) closes the try as interrupted and goes on
+        upwards.
+
+        Only the run's `last` revision waits for the disk when it commits: the server writes
+        its log in order, so that wait makes every revision before it durable too, and a run
+        that stops early writes its failed try's row, which waits the same way. Until then a
+        crash of the server (not of the tool) could only take back whole revisions, version
+        row and history row with them, which the next `up` applies again; it spares the
+        server one disk flush per revision."""
         while True:
-            self.statements.load_progress(self.connection)
-            self.step_started = datetime.now(UTC)
             try:
-                run_migrations()
+                self._try(planned, last)
                 return
             except BaseException as error:
                 interruption = _interruption(error)
@@ -336,18 +295,171 @@ class PlanRun(_Run):
                     revision, _, _ = self._close_failed_try(interruption)
                     raise as_interrupted(interruption, revision) from None
                 if self._retry_after(error):
+                    self.statements.load_progress(self.connection)
                     continue
                 explained = self._explained(error)
                 if explained is error:
                     raise
                 raise explained from error
 
+    def _try(self, planned: PlannedRevision, last: bool) -> None:
+        revision = planned.revision
+        revision.refuse_unless_runnable(planned.direction)
+        self.current = planned
+        self.step_started = datetime.now(UTC)
+        self.events(StepStarted(planned.id, revision.service.name))
+        running = self._attempt(
+            planned.id,
+            planned.direction,
+            self.tries[planned.id] + 1,
+            Ending("running", self.step_started),
+        )
+        if not self._runs_whole_in_its_transaction(planned):
+            self._try_step_by_step(planned, running)
+        elif not self._try_as_one_batch(planned, running, last):
+            opened = history.is_running(self.connection, self.settings.tool_schema, running)
+            self._try_step_by_step(planned, running, opened)
+        self.statements.restore_default_timeouts(self.connection.exec_driver_sql)
+        finished = datetime.now(UTC)
+        self.current = None
+        self.tries.pop(planned.id, None)
+        self.applied.append(planned.id)
+        self.events(
+            StepFinished(
+                revision=planned.id,
+                service=revision.service.name,
+                direction=planned.direction,
+                message=revision.title,
+                duration_ms=round((finished - self.step_started).total_seconds() * 1000),
+                attempt=running.attempt,
+            )
+        )
+
+    def _runs_whole_in_its_transaction(self, planned: PlannedRevision) -> bool:
+        return not self.statements.has_progress(planned.id) and all(
+            isinstance(step, SqlStep) and all(s.transactional for s in step.statements)
+            for step in planned.steps
+        )
+
+    @property
+    def _rows(self) -> TryRows:
+        """The run's prepared statements, prepared on its session the first time."""
+        if self._prepared is None:
+            driver = self.connection.connection.driver_connection
+            encoding = driver.info.encoding
+            escaping = psycopg.pq.Escaping(driver.pgconn)
+
+            def quote(value: str) -> str:
+                return bytes(escaping.escape_literal(value.encode(encoding))).decode(encoding)
+
+            rows = TryRows(self.settings.tool_schema, self.run_id, self.who, self.note, quote)
+            # psycopg prepares statements of its own and, after a revision's DROP or ALTER,
+            # deallocates every prepared statement of the session, the run's included.
+            self._driver_prepare_threshold = driver.prepare_threshold
+            driver.prepare_threshold = None
+            for statement in rows.prepare():
+                self._send_now(statement, None)
+            self.connection.commit()
+            self._prepared = rows
+        return self._prepared
+
+    def close(self) -> None:
+        """Give the session back without the run's prepared statements (plain `alembic` may
+        have lent it); a lost connection has none to give back."""
+        if self._prepared is None:
+            return
+        with contextlib.suppress(SQLAlchemyError, psycopg.Error):
+            _rollback_quietly(self.connection)
+            for statement in self._prepared.deallocate():
+                self._send_now(statement, None)
+            self.connection.commit()
+            driver = self.connection.connection.driver_connection
+            driver.prepare_threshold = self._driver_prepare_threshold
+        self._prepared = None
+
+    def _send_now(self, text: str, parameters: Any) -> None:
+        """One statement on the run's connection, in SQLAlchemy's transaction; text without
+        parameters reaches PostgreSQL untouched (`%` included)."""
+        options = {"no_parameters": True} if parameters is None else {}
+        self.connection.execution_options(**options).exec_driver_sql(text, parameters)
+
+    def _try_as_one_batch(
+        self, planned: PlannedRevision, running: history.Attempt, last: bool
+    ) -> bool:
+        """The whole try as one batch of statements, one round trip: the `running` row in a
+        transaction of its own that need not wait for the disk (only a trace: were the server
+        to crash before writing it, the try could not have committed either), then the
+        revision's transaction. False when it failed in a way worth locating statement by
+        statement (the batch does not say which statement failed); the failure has rolled
+        back, and the `running` row may or may not have committed."""
+        rows = self._rows
+        # pg_stat_activity shows the batch: its first line says whose it is.
+        label = (
+            f"/* migrator: {planned.direction} {planned.id} ({planned.revision.service.name}) */"
+        )
+        parts = [label + " BEGIN", "SET LOCAL synchronous_commit = off", rows.opening(running)]
+        parts.append("COMMIT")
+        parts += ["BEGIN"] if last else ["BEGIN", "SET LOCAL synchronous_commit = off"]
+        for step in planned.steps:
+            assert isinstance(step, SqlStep)
+            self.statements.queue(
+                lambda text, _: parts.append(text), planned.revision, step.statements
+            )
+        moved = self.heads.after(planned.id, planned.direction)
+        parts += [rows.finishing(running, *moved), "COMMIT"]
+        self.connection.commit()  # whatever SQLAlchemy began (Alembic reads its heads so)
+        driver = self.connection.connection.driver_connection
+        driver.autocommit = True  # the batch carries its own BEGIN and COMMIT
+        try:
+            # A statement may end in a `--` comment: each one ends its own line.
+            driver.execute("\n;\n".join(parts))
+        except BaseException as error:
+            self.heads.undo(planned.id, planned.direction, moved)
+            self.statements.forget_timeouts()  # the rollback undid those set in the try
+            _end_failed_transaction(driver)
+            if not isinstance(error, psycopg.Error):
+                raise
+            if error.sqlstate != locking.LOCK_NOT_AVAILABLE:
+                return False
+            raise DBAPIError(None, None, error) from error
+        finally:
+            driver.autocommit = False
+        return True
+
+    def _try_step_by_step(
+        self, planned: PlannedRevision, running: history.Attempt, opened: bool = False
+    ) -> None:
+        """Statements one at a time, each where it must run, with progress markers for what
+        commits before the revision does, and backfills in slices."""
+        connection, rows = self.connection, self._rows
+        connection.commit()
+        if not opened:
+            self._send_now("SET LOCAL synchronous_commit = off", None)
+            self._send_now(rows.opening(running), None)
+            connection.commit()
+        revision = planned.revision
+        for step in planned.steps:
+            if isinstance(step, SqlStep):
+                self.statements.run(connection, revision, step.statements)
+                continue
+            tries = revision.settings.lock_retries or self.settings.engine.lock_retries
+            retries = Retries(tries, self.settings.engine.retry_backoff_ms)
+            run_backfill(connection, self.statements, revision, step, retries, self.events)
+        moved = self.heads.after(planned.id, planned.direction)
+        try:
+            self._send_now(rows.finishing(running, *moved), None)
+            self.statements.finish_revision(connection, planned.id)
+            connection.commit()
+        except BaseException:
+            self.heads.undo(planned.id, planned.direction, moved)
+            raise
+
     def _close_failed_try(self, error: BaseException) -> tuple[str | None, int, str | None]:
         """Close the current try's row with how it ended; returns its revision, its number
         and the SQLSTATE."""
         _rollback_quietly(self.connection)
-        planned = self.cursor.current
-        self.cursor.current = None
+        planned = self.current
+        self.current = None
         revision = planned.id if planned else None
         direction = planned.direction if planned else "upgrade"
         self.tries[revision] += 1
@@ -369,10 +481,8 @@ class PlanRun(_Run):
         self.events(
             StepFailed(revision, self._service(revision), attempt, sqlstate, message, statement)
         )
-        now = datetime.now(UTC)
-        ending = Ending(outcome, now, sqlstate, message)
-        ended = self._attempt(revision, direction, attempt, ending)
-        self._write_failure(ended)
+        ending = Ending(outcome, datetime.now(UTC), sqlstate, message)
+        self._write_failure(self._attempt(revision, direction, attempt, ending))
         return revision, attempt, sqlstate
 
     def _retry_after(self, error: BaseException) -> bool:
@@ -434,29 +544,20 @@ class PlanRun(_Run):
             note=self.note,
         )
 
-    def _write(self, connection: Connection, attempt: history.Attempt) -> None:
-        """Close the try's `running` row, or write a row where none was opened (a stamp)."""
-        schema = self.settings.tool_schema
-        if self.try_row is not None:
-            history.close(connection, schema, self.try_row, attempt)
-            self.try_row = None
-        else:
-            history.record(connection, schema, attempt, self.who)
-
     def _write_failure(self, attempt: history.Attempt) -> None:
-        """A failed try's row, on the run's connection, or a new one when it is gone."""
+        """A failed try's row closes its `running` row (or is written, when the try failed
+        before opening one), on the run's connection, or on a new one when it is gone."""
         reason = ""
+        schema = self.settings.tool_schema
         for connection in (self.connection, None):
             try:
                 with contextlib.ExitStack() as stack:
                     target = connection or stack.enter_context(self.connection.engine.connect())
-                    row = self.try_row
-                    self._write(target, attempt)
-                    try:
-                        target.commit()
-                    except SQLAlchemyError:
-                        self.try_row = row
-                        raise
+                    if history.is_running(target, schema, attempt):
+                        history.close(target.exec_driver_sql, schema, attempt)
+                    else:
+                        history.record(target.exec_driver_sql, schema, attempt, self.who)
+                    target.commit()
                 return
             except SQLAlchemyError as error:
                 _rollback_quietly(self.connection)
@@ -466,6 +567,14 @@ class PlanRun(_Run):
     def _service(self, revision: str | None) -> str | None:
         known = self.graph.revisions.get(revision or "")
         return known.service.name if known else None
+
+
+def _end_failed_transaction(driver: psycopg.Connection) -> None:
+    """After a pipeline failed or was cut short: leave the driver connection idle, rolled
+    back, for the failure's history row (or, when it is gone, for nobody)."""
+    with contextlib.suppress(psycopg.Error):
+        if driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            driver.execute("ROLLBACK")
 
 
 def _sqlstate(error: BaseException) -> str | None:

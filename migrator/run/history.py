@@ -24,6 +24,7 @@ from psycopg import sql as pgsql
 from sqlalchemy import Connection
 
 from migrator.run import lock
+from migrator.run.send import Send
 
 HISTORY_TABLE = "migration_history"
 PROGRESS_TABLE = "statement_progress"
@@ -124,7 +125,7 @@ def kept_across_restore(schema: str, restored: Attempt, who: Identity) -> tuple[
     append-only, so the live table is set aside, put back in place of the backup's older copy,
     and gains the restore's own row."""
     table, kept = f'"{schema}".{HISTORY_TABLE}', f'"{_KEPT_SCHEMA}".{HISTORY_TABLE}'
-    values = {**asdict(restored), **asdict(who), "duration_ms": restored.duration_ms}
+    values = {**restored.values(), **vars(who)}
     row = pgsql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
         pgsql.SQL(table),
         pgsql.SQL(", ").join(pgsql.Identifier(name) for name in values),
@@ -218,30 +219,41 @@ class Attempt:
     def duration_ms(self) -> int:
         return round((self.finished_at - self.started_at).total_seconds() * 1000)
 
+    def values(self) -> dict[str, Any]:
+        """The row's columns; a shallow copy, because `asdict` deep-copies every value and a
+        run writes two rows per revision."""
+        return {**vars(self), "duration_ms": self.duration_ms}
 
-def record(connection: Connection, schema: str, attempt: Attempt, who: Identity) -> int:
-    """Write one row in the connection's current transaction (the caller commits); returns
-    its id."""
-    values = {**asdict(attempt), **asdict(who), "duration_ms": attempt.duration_ms}
+
+def record(send: Send, schema: str, attempt: Attempt, who: Identity) -> None:
+    """Write one row in the connection's current transaction (the caller commits)."""
+    values = {**attempt.values(), **vars(who)}
     columns = ", ".join(values)
     placeholders = ", ".join(f"%({name})s" for name in values)
-    return int(
-        connection.exec_driver_sql(
-            f'INSERT INTO "{schema}".{HISTORY_TABLE} ({columns}) VALUES ({placeholders}) '
-            "RETURNING id",
-            values,
-        ).scalar()
-    )
+    send(f'INSERT INTO "{schema}".{HISTORY_TABLE} ({columns}) VALUES ({placeholders})', values)
 
 
-def close(connection: Connection, schema: str, row_id: int, attempt: Attempt) -> None:
-    """End the try a `running` row records, with how it ended (the caller commits)."""
-    connection.exec_driver_sql(
+def close(send: Send, schema: str, attempt: Attempt) -> None:
+    """End the try that a `running` row records (its run, revision and try number), with how
+    it ended (the caller commits)."""
+    send(
         f'UPDATE "{schema}".{HISTORY_TABLE} SET finished_at = %(finished_at)s, '
         "duration_ms = %(duration_ms)s, outcome = %(outcome)s, sqlstate = %(sqlstate)s, "
         "error_message = %(error_message)s, checksum = %(checksum)s, note = %(note)s "
-        "WHERE id = %(id)s",
-        {**asdict(attempt), "duration_ms": attempt.duration_ms, "id": row_id},
+        "WHERE run_id = %(run_id)s AND revision IS NOT DISTINCT FROM %(revision)s "
+        "AND attempt = %(attempt)s AND outcome = 'running'",
+        attempt.values(),
+    )
+
+
+def is_running(connection: Connection, schema: str, attempt: Attempt) -> bool:
+    """Whether the try's `running` row was written (and is still open)."""
+    return bool(
+        connection.exec_driver_sql(
+            f'SELECT count(*) FROM "{schema}".{HISTORY_TABLE} WHERE run_id = %s '
+            "AND revision IS NOT DISTINCT FROM %s AND attempt = %s AND outcome = 'running'",
+            (attempt.run_id, attempt.revision, attempt.attempt),
+        ).scalar()
     )
 
 

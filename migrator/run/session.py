@@ -11,7 +11,8 @@ from sqlalchemy import Connection
 from migrator.config import Settings
 from migrator.events import EventSink, TriesInterrupted
 from migrator.model.graph import RevisionGraph
-from migrator.run import history, lock, validation
+from migrator.run import history, lock, validation, version_table
+from migrator.run.send import Send
 
 # PostgreSQL 14+ notices a vanished client during a long statement and cancels it, so a
 # migrator killed mid-statement does not leave its backend holding locks until the statement
@@ -19,11 +20,13 @@ from migrator.run import history, lock, validation
 _CLIENT_CHECK_INTERVAL = "1s"
 
 
-def set_timeouts(connection: Connection, lock_timeout_ms: int, statement_timeout_ms: int) -> None:
-    """Session-level, so they hold in autocommit blocks too."""
-    connection.exec_driver_sql(
-        "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
-        (f"{lock_timeout_ms}ms", f"{statement_timeout_ms}ms"),
+def set_timeouts(send: Send, lock_timeout_ms: int, statement_timeout_ms: int) -> None:
+    """Session-level, so they hold in autocommit blocks too. Whole numbers only, written into
+    the text, so that the same call can join a batch of statements sent as one."""
+    send(
+        f"SELECT set_config('lock_timeout', '{int(lock_timeout_ms)}ms', false), "
+        f"set_config('statement_timeout', '{int(statement_timeout_ms)}ms', false)",
+        None,
     )
 
 
@@ -42,11 +45,26 @@ def writing(
         yield
 
 
+@contextmanager
+def autocommit(connection: Connection) -> Iterator[None]:
+    """Statements PostgreSQL refuses in a transaction block: whatever the connection holds is
+    committed first, and each statement inside commits on its own."""
+    connection.commit()
+    level = connection.get_isolation_level()
+    connection.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        yield
+    finally:
+        connection.commit()  # ends the transaction SQLAlchemy began for the block, in name only
+        connection.execution_options(isolation_level=level)
+
+
 def prepare(connection: Connection, settings: Settings, events: EventSink) -> None:
     """The tool's tables, the tries an earlier process left `running` closed as interrupted,
     and the session settings every statement of the run shares; the caller holds the migration
     lock, so no live run owns those tries."""
     history.ensure_tables(connection, settings.tool_schema)
+    connection.exec_driver_sql(version_table.create_sql(settings.tool_schema))
     vanished = history.close_vanished(connection, settings.tool_schema)
     if vanished:
         events(TriesInterrupted(tuple(vanished)))
@@ -56,7 +74,11 @@ def prepare(connection: Connection, settings: Settings, events: EventSink) -> No
 def configure(connection: Connection, settings: Settings) -> None:
     """The run's lock_timeout and statement_timeout, and a server that notices a vanished
     client: every session that changes the platform's data (the run's, the seeds') has them."""
-    set_timeouts(connection, settings.engine.lock_timeout_ms, settings.engine.statement_timeout_ms)
+    set_timeouts(
+        connection.exec_driver_sql,
+        settings.engine.lock_timeout_ms,
+        settings.engine.statement_timeout_ms,
+    )
     if connection.dialect.server_version_info >= (14,):
         connection.exec_driver_sql(
             "SELECT set_config('client_connection_check_interval', %s, false)",

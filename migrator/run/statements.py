@@ -2,7 +2,7 @@
 
 Three things make a step safe to run, and to run again after a failure or a kill:
 - each statement runs where PostgreSQL allows it: in the revision's transaction, or (for
-  `CREATE INDEX CONCURRENTLY`, `VACUUM`, ...) in Alembic's autocommit block;
+  `CREATE INDEX CONCURRENTLY`, `VACUUM`, ...) outside it, committing on its own;
 - under the run's `lock_timeout` and `statement_timeout`, or the revision's own; a statement
   that takes ACCESS EXCLUSIVE waits at most `exclusive_lock_timeout_ms` per try (unless the
   revision sets its own lock_timeout), because every query of the table queues behind it while
@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -31,18 +30,20 @@ from migrator.events import EventSink, InvalidIndexDropped, StatementSkipped
 from migrator.model.revision import Revision
 from migrator.model.statement import Statement
 from migrator.run.history import PROGRESS_TABLE
-from migrator.run.session import set_timeouts
+from migrator.run.send import Send
+from migrator.run.session import autocommit, set_timeouts
 
 
 class StatementFailed(MigratorError):
     """A statement of a revision failed in PostgreSQL; names the revision, file, line and
     statement."""
 
-    def __init__(self, revision: Revision, statement: Statement, error: DBAPIError):
-        diag = getattr(error.orig, "diag", None)
-        self.sqlstate: str | None = getattr(error.orig, "sqlstate", None)
+    def __init__(self, revision: Revision, statement: Statement, error: Exception):
+        orig = getattr(error, "orig", error)  # SQLAlchemy wraps the driver's error
+        diag = getattr(orig, "diag", None)
+        self.sqlstate: str | None = getattr(orig, "sqlstate", None)
         self.pg_message = (
-            diag.message_primary if diag and diag.message_primary else str(error.orig).strip()
+            diag.message_primary if diag and diag.message_primary else str(orig).strip()
         )
         self.revision = revision.id
         self.statement = statement
@@ -87,7 +88,7 @@ class StatementRunner:
         self._seen.clear()
         self._uncommitted.clear()
         self._marked.clear()
-        self._timeouts_in_force = None  # a rollback may have undone them
+        self.forget_timeouts()  # a rollback may have undone them
         rows = connection.exec_driver_sql(
             f"SELECT revision, statement_key FROM {self.schema_identifier}.{PROGRESS_TABLE}"
         )
@@ -106,37 +107,52 @@ class StatementRunner:
             )
         self._uncommitted.clear()
 
+    def has_progress(self, revision: str) -> bool:
+        """Whether an earlier try committed some of the revision's statements."""
+        return revision in self._done
+
     def run(
-        self, context: MigrationContext, revision: Revision, statements: tuple[Statement, ...]
+        self, connection: Connection, revision: Revision, statements: tuple[Statement, ...]
     ) -> None:
+        """Run statements one by one, each where it must run, skipping what an earlier try
+        committed."""
         done = self._done.get(revision.id, set())
         seen = self._seen.setdefault(revision.id, Counter())
-        self.apply_timeouts(context.connection, revision)
+        send = connection.exec_driver_sql
+        self.apply_timeouts(send, revision)
         keyed = [(_statement_key(statement, seen), statement) for statement in statements]
         for transactional, group in itertools.groupby(keyed, key=lambda k: k[1].transactional):
             if transactional:
                 for key, statement in group:
                     if self._skip(revision, done, key, statement):
                         continue
-                    self._wait_briefly_for_exclusive(context.connection, revision, statement)
-                    _execute(context.connection, revision, statement)
+                    self._wait_briefly_for_exclusive(send, revision, statement)
+                    _execute(connection, revision, statement)
                     self._uncommitted.append((revision.id, key))
                 continue
-            with self.outside_transaction(context):
+            with self.outside_transaction(connection):
                 for key, statement in group:
                     if self._skip(revision, done, key, statement):
                         continue
-                    self._drop_invalid_index(context.connection, revision, statement)
-                    _execute(context.connection, revision, statement)
-                    self._mark(context.connection, [(revision.id, key)])
+                    self._drop_invalid_index(connection, revision, statement)
+                    _execute(connection, revision, statement)
+                    self._mark(connection, [(revision.id, key)])
+
+    def queue(self, send: Send, revision: Revision, statements: tuple[Statement, ...]) -> None:
+        """Send the statements of a revision that runs whole in its transaction, each under
+        its timeouts, to a batch that goes to the server as one."""
+        self.apply_timeouts(send, revision)
+        for statement in statements:
+            self._wait_briefly_for_exclusive(send, revision, statement)
+            send(statement.text, None)
 
     @contextmanager
-    def outside_transaction(self, context: MigrationContext) -> Iterator[None]:
-        """Alembic's autocommit block, after marking the statements its commit makes
-        permanent, so that a later try of the revision skips them."""
-        self._mark(context.connection, self._uncommitted)
+    def outside_transaction(self, connection: Connection) -> Iterator[None]:
+        """An autocommit block, after marking the statements its commit makes permanent, so
+        that a later try of the revision skips them."""
+        self._mark(connection, self._uncommitted)
         self._uncommitted.clear()
-        with context.autocommit_block():
+        with autocommit(connection):
             yield
 
     def _skip(self, revision: Revision, done: set[str], key: str, statement: Statement) -> bool:
@@ -145,7 +161,7 @@ class StatementRunner:
         self.events(StatementSkipped(revision.id, statement.line, statement.first_line))
         return True
 
-    def apply_timeouts(self, connection: Connection, revision: Revision) -> None:
+    def apply_timeouts(self, send: Send, revision: Revision) -> None:
         """The revision's own lock_timeout and statement_timeout, or the run's."""
         own = revision.settings
         wanted = (
@@ -156,11 +172,11 @@ class StatementRunner:
         )
         self._revision_lock_timeout_ms = wanted[0]
         if wanted != self._timeouts_in_force:
-            set_timeouts(connection, *wanted)
+            set_timeouts(send, *wanted)
             self._timeouts_in_force = wanted
 
     def _wait_briefly_for_exclusive(
-        self, connection: Connection, revision: Revision, statement: Statement
+        self, send: Send, revision: Revision, statement: Statement
     ) -> None:
         """The lock_timeout for this statement: short for ACCESS EXCLUSIVE, unless the
         revision chose its own; the revision's otherwise."""
@@ -171,14 +187,18 @@ class StatementRunner:
         if statement.takes_access_exclusive:
             wanted = min(wanted or self.exclusive_lock_timeout_ms, self.exclusive_lock_timeout_ms)
         if wanted != lock_ms:
-            set_timeouts(connection, wanted, statement_ms)
+            set_timeouts(send, wanted, statement_ms)
             self._timeouts_in_force = (wanted, statement_ms)
 
-    def restore_default_timeouts(self, connection: Connection) -> None:
+    def forget_timeouts(self) -> None:
+        """A rollback undid the timeouts set in its transaction: set them again next time."""
+        self._timeouts_in_force = None
+
+    def restore_default_timeouts(self, send: Send) -> None:
         """After a revision with its own timeouts, give the next one the run's."""
         defaults = (self.lock_timeout_ms, self.statement_timeout_ms)
         if self._timeouts_in_force not in (None, defaults):
-            set_timeouts(connection, *defaults)
+            set_timeouts(send, *defaults)
             self._timeouts_in_force = defaults
 
     def _mark(self, connection: Connection, markers: list[tuple[str, str]]) -> None:

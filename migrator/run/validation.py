@@ -145,7 +145,7 @@ def repair(
     was = previous.checksum[:12] if previous and previous.checksum else "none recorded"
     now = datetime.now(UTC)
     history.record(
-        connection,
+        connection.exec_driver_sql,
         settings.tool_schema,
         history.Attempt(
             run_id=uuid.uuid4(),
