@@ -13,13 +13,13 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from alembic.config import Config
-from sqlalchemy.engine import URL
+from typing import TYPE_CHECKING, Any
 
 from migrator import urls
 from migrator.errors import UsageError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 PROJECT_ENV = "MIGRATOR_PROJECT"
 # Keys of Alembic's Config.attributes through which `migrate` hands state to env.py.
@@ -161,7 +161,7 @@ class Settings:
     """Everything a command needs to know before it touches the database."""
 
     project_root: Path
-    database_url: URL | None = None
+    database_url: urls.Url | None = None
     tool_schema: str = "migrator"
     embedded_database: str = "inopsio_db"
     environment: str = "development"
@@ -266,7 +266,7 @@ def load_settings(
             from_file.get("backup_reserve", Settings.backup_reserve_bytes), "backup_reserve"
         ),
         project_root=root,
-        database_url=urls.normalize(raw_url) if raw_url else None,
+        database_url=urls.parse(raw_url) if raw_url else None,
         tool_schema=from_file.get("tool_schema", Settings.tool_schema),
         embedded_database=from_file.get("embedded_database", Settings.embedded_database),
         environment=environment,
@@ -302,7 +302,11 @@ def refuse_unwritable_file(path: Path, option: str, *, replaced: bool = False) -
 
 
 def alembic_config(settings: Settings) -> Config:
-    """Alembic's Config for the project, carrying the settings so env.py need not read them."""
+    """Alembic's Config for the project, carrying the settings so env.py need not read them.
+    Alembic is imported here, by the commands that run it: importing it costs more than a
+    read-only command's whole run."""
+    from alembic.config import Config
+
     config = Config(str(settings.alembic_ini))
     config.attributes[SETTINGS_ATTRIBUTE] = settings
     return config

@@ -13,24 +13,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic.config import Config
-from sqlalchemy import Connection
-from sqlalchemy.engine import URL
-
-from migrator import config, database
+from migrator import config, database, urls
 from migrator.config import Settings
 from migrator.events import EventSink, log_event
 from migrator.model.graph import RevisionGraph
 from migrator.ops import embedded
+
+if TYPE_CHECKING:
+    import psycopg
+    from alembic.config import Config
+    from sqlalchemy import Connection
+    from sqlalchemy.engine import URL
 
 
 @dataclass
 class Context:
     settings: Settings
     events: EventSink = log_event
-    _url: URL | None = field(default=None, repr=False)
+    _url: urls.Url | None = field(default=None, repr=False)
     _graph: RevisionGraph | None = field(default=None, repr=False)
 
     @classmethod
@@ -53,7 +55,7 @@ class Context:
         return cls(settings, events)
 
     @property
-    def url(self) -> URL:
+    def database_url(self) -> urls.Url:
         """The database to work on: the configured one, or the embedded server's (started
         when not running)."""
         if self._url is None:
@@ -62,8 +64,14 @@ class Context:
             else:
                 pgdata = embedded.data_dir(self.settings.project_root)
                 server = embedded.start(pgdata)
-                self._url = embedded.ensure_database(server, self.settings.embedded_database)
+                created = embedded.ensure_database(server, self.settings.embedded_database)
+                self._url = urls.Url.of(created)
         return self._url
+
+    @property
+    def url(self) -> URL:
+        """The database to work on, as SQLAlchemy names it (for what works through it)."""
+        return self.database_url.sqlalchemy()
 
     @property
     def graph(self) -> RevisionGraph:
@@ -76,15 +84,23 @@ class Context:
         with database.connect(self.url) as connection:
             yield connection
 
+    @contextmanager
+    def reading(self) -> Iterator[psycopg.Connection]:
+        """A plain psycopg connection, for commands that only read: they start without
+        SQLAlchemy."""
+        with database.reading(self.database_url) as connection:
+            yield connection
+
     def heads(self) -> tuple[str, ...]:
         """The revisions the database's version table records as its heads."""
-        with self.connect() as connection:
-            return database.database_heads(connection, self.settings)
+        with self.reading() as connection:
+            return database.recorded_heads(connection, self.settings.tool_schema)
 
     def alembic_config(self) -> Config:
         return config.alembic_config(self.settings)
 
     def on(self, url: URL, events: EventSink | None = None) -> Context:
         """The same project and graph, working on another database (a scratch copy)."""
-        settings = replace(self.settings, database_url=url)
-        return Context(settings, events or self.events, url, self._graph)
+        target = urls.Url.of(url)
+        settings = replace(self.settings, database_url=target)
+        return Context(settings, events or self.events, target, self._graph)

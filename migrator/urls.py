@@ -10,45 +10,181 @@ the driver, or be ignored), and a password whose `@` was not percent-encoded. Th
 matters most: the URL then splits at the wrong `@`, the rest of the password becomes the host
 name, and every message that names the host would show it. Errors about a URL therefore never
 quote the URL or its parts.
+
+The tool keeps a URL as its own small value, `Url`, parsed the way SQLAlchemy parses one:
+importing SQLAlchemy costs more than everything a read-only command such as `migrate status`
+does, so those commands parse, show, scrub and connect without it. The commands that work
+through SQLAlchemy get its URL at the boundary (`Url.sqlalchemy`), and every function here that
+shows or scrubs a URL takes either kind.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
-
-from psycopg import pq
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
 from migrator.errors import UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 _POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}
 _EXPECTED = "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
 _PORTS = range(1, 65536)
 _MASK = "***"
+# SQLAlchemy's own pattern (sqlalchemy.engine.url._parse_url), so that a URL splits into the
+# same parts, and is refused for the same reasons, as when SQLAlchemy parsed it.
+_PARTS = re.compile(
+    r"""
+        (?P<scheme>[\w\+]+)://
+        (?:
+            (?P<username>[^:/]*)
+            (?::(?P<password>[^@]*))?
+        @)?
+        (?:
+            (?:
+                \[(?P<ipv6host>[^/\?]+)\] |
+                (?P<ipv4host>[^/:\?]+)
+            )?
+            (?::(?P<port>[^/\?]*))?
+        )?
+        (?:/(?P<database>[^\?]*))?
+        (?:\?(?P<query>.*))?
+    """,
+    re.X,
+)
+
+
+@dataclass(frozen=True)
+class Url:
+    """A PostgreSQL URL, its parts decoded; `query` keeps libpq's parameters in the order
+    given (a name may repeat: `?host=a&host=b`)."""
+
+    username: str | None = None
+    password: str | None = None
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None
+    query: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, url: Url | URL) -> Url:
+        """The tool's value for a URL of either kind."""
+        if isinstance(url, Url):
+            return url
+        pairs = tuple(
+            (name, value)
+            for name, values in url.query.items()
+            for value in ((values,) if isinstance(values, str) else values)
+        )
+        return cls(url.username, url.password, url.host, url.port, url.database, pairs)
+
+    def values(self, name: str) -> list[str]:
+        """Every value the query gives the parameter `name`."""
+        return [value for key, value in self.query if key == name]
+
+    def sqlalchemy(self) -> URL:
+        """SQLAlchemy's URL of the same database, with the psycopg 3 driver named."""
+        from sqlalchemy.engine import URL
+
+        names = dict.fromkeys(name for name, _ in self.query)
+        query = {
+            name: values[0] if len(values) == 1 else values
+            for name in names
+            if (values := self.values(name))
+        }
+        return URL.create(
+            "postgresql+psycopg",
+            self.username,
+            self.password,
+            self.host,
+            self.port,
+            self.database,
+            query,
+        )
+
+    def connect_arguments(self) -> dict[str, Any]:
+        """psycopg.connect's keywords for the URL: what SQLAlchemy hands psycopg, so that a read
+        connects exactly as the commands working through SQLAlchemy do (a repeated parameter
+        joined with commas, libpq's form for several hosts and ports)."""
+        given = {
+            "user": self.username,
+            "password": self.password,
+            "host": self.host,
+            "port": self.port,
+            "dbname": self.database,
+        }
+        arguments: dict[str, Any] = {name: value for name, value in given.items() if value}
+        for name, _ in self.query:
+            arguments[name] = ",".join(self.values(name))
+        return arguments
+
+    def render(self, *, hide_password: bool) -> str:
+        """The URL as SQLAlchemy writes it, with libpq's scheme: the passwords (of the user
+        and of the query) masked, unless `hide_password` is False."""
+        text = "postgresql://"
+        if self.username is not None:
+            text += quote(self.username, safe=" +")
+            if self.password is not None:
+                shown = _MASK if hide_password else quote(self.password, safe=" +")
+                text += f":{shown}"
+            text += "@"
+        if self.host is not None:
+            text += f"[{self.host}]" if ":" in self.host else self.host
+        if self.port is not None:
+            text += f":{self.port}"
+        if self.database is not None:
+            text += "/" + quote(self.database, safe=" +/")
+        if self.query:
+            text += "?" + "&".join(
+                f"{quote_plus(name)}="
+                + (_MASK if hide_password and name == "password" else quote_plus(value))
+                for name, value in sorted(self.query, key=lambda pair: pair[0])
+            )
+        return text
 
 
 @functools.cache
 def _libpq_keywords() -> frozenset[str]:
     """The connection parameters the installed libpq accepts (its own list, so a newer libpq's
     parameters are accepted as soon as it is installed)."""
+    from psycopg import pq  # only when a URL is checked: `migrate new` never connects
+
     return frozenset(option.keyword.decode() for option in pq.Conninfo.get_defaults())
 
 
-def normalize(raw: str) -> URL:
-    """Parse a URL given by the user into the SQLAlchemy form with the psycopg 3 driver;
-    UsageError, naming what to fix, when it is not a PostgreSQL URL libpq could use."""
-    try:
-        url = make_url(raw.strip())
-    except ArgumentError as error:
-        raise UsageError(f"the database URL does not parse; expected {_EXPECTED}") from error
-    except ValueError as error:  # SQLAlchemy reads the port with int()
-        raise UsageError(_bad_port_message()) from error
-    if url.drivername not in _POSTGRES_SCHEMES:
+def parse(raw: str) -> Url:
+    """Parse a URL given by the user; UsageError, naming what to fix, when it is not a
+    PostgreSQL URL libpq could use."""
+    found = _PARTS.match(raw.strip())
+    if found is None:
+        raise UsageError(f"the database URL does not parse; expected {_EXPECTED}")
+    parts = found.groupdict()
+    port = None
+    if parts["port"] is not None:
+        try:
+            port = int(parts["port"])
+        except ValueError as error:
+            raise UsageError(_bad_port_message()) from error
+    if parts["scheme"] not in _POSTGRES_SCHEMES:
         raise UsageError(
-            f"the database URL names {url.drivername!r}; only PostgreSQL is supported ({_EXPECTED})"
+            f"the database URL names {parts['scheme']!r}; only PostgreSQL is supported "
+            f"({_EXPECTED})"
         )
+    decoded = {
+        name: unquote(parts[name]) if parts[name] is not None else None
+        for name in ("username", "password", "database")
+    }
+    url = Url(
+        host=parts["ipv4host"] or parts["ipv6host"],
+        port=port,
+        query=tuple(parse_qsl(parts["query"] or "")),
+        **decoded,
+    )
     if url.host is not None and "@" in url.host:
         raise UsageError(
             "the database URL holds more than one unescaped @, so its password cannot be told "
@@ -60,7 +196,13 @@ def normalize(raw: str) -> URL:
     _check_query(url)
     if not url.database:
         raise UsageError("the database URL names no database; add /DATABASE at its end")
-    return url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def normalize(raw: str) -> URL:
+    """`parse`, as SQLAlchemy's URL with the psycopg 3 driver (for code that connects through
+    SQLAlchemy)."""
+    return parse(raw).sqlalchemy()
 
 
 def _bad_port_message() -> str:
@@ -72,11 +214,11 @@ def _bad_port_message() -> str:
     )
 
 
-def _check_query(url: URL) -> None:
+def _check_query(url: Url) -> None:
     """Every query parameter must be one of libpq's connection parameters, and a port given
     there (`?host=/socket&port=5433`) a port."""
     known = _libpq_keywords()
-    for name in url.query:
+    for name, _ in url.query:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
@@ -85,37 +227,30 @@ def _check_query(url: URL) -> None:
                 "accepts only its own parameters (sslmode, connect_timeout, application_name, "
                 "host, port, options, ...) after the ?"
             )
-    ports = url.query.get("port")
-    for port in (ports,) if isinstance(ports, str) else ports or ():
+    for port in url.values("port"):
         for part in port.split(","):  # libpq takes one port per host: 5432,5433
             if not (part.strip().isdigit() and int(part) in _PORTS):
                 raise UsageError(_bad_port_message())
 
 
-def redacted(url: URL) -> str:
+def redacted(url: Url | URL) -> str:
     """The URL as it may be shown to people: the password masked, in the user part and in
     the query (`?password=`) alike."""
-    # A placeholder of URL-safe characters, so that the query's encoding leaves it readable.
-    placeholder = "PASSWORDMASKEDBYMIGRATOR"
-    if "password" in url.query:
-        url = url.update_query_dict({"password": placeholder})
-    text = url.set(drivername="postgresql").render_as_string(hide_password=True)
-    return text.replace(placeholder, _MASK)
+    return Url.of(url).render(hide_password=True)
 
 
-def libpq_dsn(url: URL) -> str:
+def libpq_dsn(url: Url | URL) -> str:
     """The URL as libpq (psql, pg_dump, psycopg) reads it."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return Url.of(url).render(hide_password=False)
 
 
-def scrub(text: str, url: URL | None) -> str:
+def scrub(text: str, url: Url | URL | None) -> str:
     """Remove the URL's passwords from a message that may quote them (driver errors sometimes
     do)."""
     if url is None:
         return text
-    secrets = [url.password, url.query.get("password")]
-    for secret in secrets:
-        for value in (secret,) if isinstance(secret, str) else secret or ():
-            if value:
-                text = text.replace(str(value), _MASK)
+    url = Url.of(url)
+    for secret in (url.password, *url.values("password")):
+        if secret:
+            text = text.replace(secret, _MASK)
     return text

@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 from conftest import (
+    PROJECT_ROOT,
     add_revision,
     connection_to,
     head_of,
@@ -113,12 +114,18 @@ def write(relative: str, text: str) -> Callable[[Bench], None]:
     return prepare
 
 
+SETTING_ANCHOR = 'embedded_database = "inopsio_db"\n'
+# The line of pyproject.toml that `setting` adds.
+SETTING_LINE = (PROJECT_ROOT / "pyproject.toml").read_text().split(SETTING_ANCHOR)[0].count(
+    "\n"
+) + 2
+
+
 def setting(line: str) -> Callable[[Bench], None]:
     """Add a line ({scratch} filled in) to [tool.migrator] in the copy's pyproject.toml."""
 
     def prepare(bench: Bench) -> None:
-        anchor = 'embedded_database = "inopsio_db"\n'
-        edit("pyproject.toml", anchor, f"{anchor}{bench.fill(line)}\n")(bench)
+        edit("pyproject.toml", SETTING_ANCHOR, f"{SETTING_ANCHOR}{bench.fill(line)}\n")(bench)
 
     return prepare
 
@@ -954,7 +961,7 @@ ROWS = [
         "status",
         2,
         "pyproject.toml is not valid TOML",
-        "line 43",
+        f"line {SETTING_LINE}",
         prepare=setting('lock_timeout = "2s'),
     ),
     row(

@@ -1,4 +1,5 @@
-"""new, export-sql, import-sql and deps on the command line."""
+"""new, export-sql, import-sql and deps on the command line. Each imports `commands.authoring`
+(Alembic) when it runs, so that the commands registered beside them start without it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import typer
 from migrator.cli import app, context
 from migrator.cli.console import out, reports_errors
 from migrator.cli.options import Target, target_options
-from migrator.commands import authoring
 
 deps_app = typer.Typer(
     help="Cross-service dependencies and their YAML mirror.", no_args_is_help=True
@@ -40,6 +40,8 @@ def new_command(
 ) -> None:
     """Write the service's next revision in the house format: an empty template, or the SQL
     autogenerate finds between the models and the database."""
+    from migrator.commands import authoring
+
     ctx = context(target)
     path = authoring.new_revision(
         ctx,
@@ -63,6 +65,8 @@ def export_sql_command(
 ) -> None:
     """Write every revision as plain SQL (<service>/schema and <service>/rollback, BEGIN/COMMIT
     around transactional statements) and an ORDER file listing them in dependency order."""
+    from migrator.commands import authoring
+
     written = authoring.export_sql(context(target), folder)
     out.print(
         f"wrote {len(written)} migration(s) to {folder}; apply them in order with "
@@ -81,6 +85,8 @@ def import_sql_command(
 ) -> None:
     """Turn plain-SQL migrations ({id}_{service}_{description}.sql, header comments, BEGIN/
     COMMIT, rollback/ beside them) into revision files, keeping ids, dependencies and bodies."""
+    from migrator.commands import authoring
+
     ctx = context(target)
     for path in authoring.import_sql(ctx, source, service):
         out.print(f"wrote {path.relative_to(ctx.settings.project_root)}")
@@ -92,6 +98,8 @@ def import_sql_command(
 def deps_check(*, target: Target) -> None:
     """Fail when a revision file breaks the house rules (folder, name, header, unique id) or
     migration-dependencies.yml and the revisions' depends_on disagree."""
+    from migrator.commands import authoring
+
     ctx = context(target)
     count = authoring.deps_check(ctx)
     out.print(f"{ctx.settings.dependencies_file.name} agrees with {count} revision(s)")
@@ -102,6 +110,8 @@ def deps_check(*, target: Target) -> None:
 @target_options(database=False)
 def deps_sync(*, target: Target) -> None:
     """Rewrite migration-dependencies.yml from the revisions' depends_on."""
+    from migrator.commands import authoring
+
     ctx = context(target)
     verb = "rewrote" if authoring.deps_sync(ctx) else "already in step:"
     out.print(f"{verb} {ctx.settings.dependencies_file.name}")

@@ -1,5 +1,6 @@
 """status, history, validate, plan, verify, health, drift, metrics and lint on the command
-line."""
+line. A command imports what only it needs when it runs (`commands.writing` for plans, the
+checks' modules), so that `status` starts without them."""
 
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from migrator import urls
-from migrator.checks import health as health_check
-from migrator.checks import metrics as metrics_check
 from migrator.cli import app, context
 from migrator.cli.console import out, reports_errors, say
 from migrator.cli.options import (
@@ -26,7 +25,7 @@ from migrator.cli.options import (
     Target,
     target_options,
 )
-from migrator.commands import reading, writing
+from migrator.commands import reading
 from migrator.errors import CheckFailed, UsageError
 from migrator.model import render
 
@@ -71,7 +70,7 @@ def status(json_output: AsJson = False, *, target: Target) -> None:
             f"{last.os_user}@{last.host}" if last else "-",
         )
     out.print(table)
-    out.print(f"database: {urls.redacted(ctx.url)}", soft_wrap=True)
+    out.print(f"database: {urls.redacted(ctx.database_url)}", soft_wrap=True)
 
 
 @app.command("history")
@@ -147,6 +146,8 @@ def plan_command(
     """Print exactly what `up` (or, with --down, `down`) would run: each revision's statements
     with their file and line and where each runs, and the plan's hash, which production needs
     for --approve."""
+    from migrator.commands import writing
+
     ctx = context(target)
     service, version = target.service, target.version
     if rollback:
@@ -196,6 +197,8 @@ def plan_command(
 def verify_command(phase: Phase = None, *, target: Target) -> None:
     """Apply the pending plan, roll it back and apply it again on a scratch copy of the
     database, and report every object the rollback or the second apply gets wrong."""
+    from migrator.commands import writing
+
     ctx = context(target, quiet=True)
     plan = writing.upgrade_plan(ctx, service=target.service, version=target.version, phase=phase)
     if not plan:
@@ -230,6 +233,8 @@ def health_command(
     """Check the database as migrations see it: ok, warning or failing, with the figures.
     Exit 1 when a check fails (or warns, with --strict), 0 otherwise; with --service,
     only what that service needs (a readiness probe)."""
+    from migrator.checks import health as health_check
+
     checks = reading.health(context(target), service, long_transaction)
     if json_output:
         out.print_json(json.dumps([check.as_json() for check in checks]))
@@ -279,6 +284,8 @@ def metrics_command(
 ) -> None:
     """Per service, in the Prometheus text format: revisions applied and pending, the last
     run's duration and outcome, and histograms of revision durations from the history."""
+    from migrator.checks import metrics as metrics_check
+
     if textfile is not None:
         reading.refuse_unwritable_textfile(textfile)
     registry = reading.metrics(context(target))

@@ -1,4 +1,6 @@
-"""up, down, repair, backup, restore and dev reset on the command line."""
+"""up, down, repair, backup, restore and dev reset on the command line. Each imports
+`commands.writing` (Alembic, SQLAlchemy) when it runs: the read-only commands registered beside
+them start without it."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -24,9 +26,11 @@ from migrator.cli.options import (
     Yes,
     target_options,
 )
-from migrator.commands import writing
 from migrator.context import Context
 from migrator.errors import UsageError
+
+if TYPE_CHECKING:
+    from migrator.commands import writing
 
 backup_app = typer.Typer(help="Backups with pg_dump.", invoke_without_command=True)
 app.add_typer(backup_app, name="backup")
@@ -36,6 +40,8 @@ app.add_typer(dev_app, name="dev")
 
 def _announce_policy(ctx: Context) -> None:
     """Every writing command starts by saying which rules it runs under."""
+    from migrator.commands import writing
+
     err.print(f"[bold]{escape(writing.rules(ctx).describe())}[/bold]", soft_wrap=True)
 
 
@@ -71,6 +77,8 @@ def _report(outcome: writing.Outcome, ctx: Context) -> None:
 def up(phase: Phase = None, approve: Approve = None, sql: AsSql = False, *, target: Target) -> None:
     """Apply pending migrations: all services, one service (and what it depends on), or up to
     one revision; in production only the plan approved by its hash."""
+    from migrator.commands import writing
+
     ctx = context(target)
     service, version = target.service, target.version
     if sql:
@@ -85,7 +93,8 @@ def up(phase: Phase = None, approve: Approve = None, sql: AsSql = False, *, targ
     _report(outcome, ctx)
     if outcome.done:
         out.print(
-            f"{len(outcome.done)} revision(s) applied to {urls.redacted(ctx.url)}", soft_wrap=True
+            f"{len(outcome.done)} revision(s) applied to {urls.redacted(ctx.database_url)}",
+            soft_wrap=True,
         )
     else:
         out.print("nothing to apply: already at the requested revision")
@@ -100,6 +109,8 @@ def down(
     """Roll back the last applied migration (of all services, or of one), or a given revision.
 
     "Last" is the history's order: the revision applied most recently, whatever its service."""
+    from migrator.commands import writing
+
     ctx = context(target)
     service, version = target.service, target.version
     plan = writing.rollback_plan(ctx, service=service, version=version, cascade=cascade)
@@ -123,6 +134,8 @@ def repair(
 ) -> None:
     """Accept the current checksum of an applied revision whose file was edited on purpose,
     recording who accepted it."""
+    from migrator.commands import writing
+
     ctx = context(target)
     accepted, who = writing.repair(ctx, version)
     out.print(
@@ -136,6 +149,8 @@ def repair(
 @target_options(environment=True)
 def backup_command(typer_context: typer.Context, *, target: Target) -> None:
     """Back up the database now (`migrate backup`), or manage backups (`list`)."""
+    from migrator.commands import writing
+
     if typer_context.invoked_subcommand is not None:
         return
     made = writing.backup_now(context(target))
@@ -147,6 +162,8 @@ def backup_command(typer_context: typer.Context, *, target: Target) -> None:
 @target_options(database=False, environment=True)
 def backup_list(json_output: AsJson = False, *, target: Target) -> None:
     """The backups in the backup folder, newest first."""
+    from migrator.commands import writing
+
     ctx = context(target)
     found = writing.backups(ctx)
     if json_output:
@@ -184,9 +201,11 @@ def restore(
 ) -> None:
     """Replace the services' schemas with a backup's, in one transaction; the audit history
     keeps every row and records the restore. Production needs the restore's approval hash."""
+    from migrator.commands import writing
+
     ctx = context(target)
     _announce_policy(ctx)
-    target = urls.redacted(ctx.url)
+    target = urls.redacted(ctx.database_url)
     if not _confirmation(yes)(f"Replace every service schema of {target} with {file.name}?"):
         raise UsageError("restore cancelled; nothing was changed")
     writing.restore(ctx, file, approve=approve)
@@ -214,6 +233,8 @@ def dev_reset(yes: Yes = False, *, target: Target) -> None:
     """Drop and recreate the development database at head with its seeds (cloned from a
     cached template when no revision or seed changed). A database other than the embedded
     server's is dropped only after a confirmation naming it (--yes for scripts)."""
+    from migrator.commands import writing
+
     ctx = context(target, quiet=True)
     _announce_policy(ctx)
     result = writing.dev_reset(ctx, _confirmation(yes))
@@ -234,6 +255,8 @@ def dev_templates(
     target: Target,
 ) -> None:
     """List the template databases `dev reset` keeps (the newest few per server), or drop them."""
+    from migrator.commands import writing
+
     ctx = context(target)
     if drop:
         dropped = writing.drop_templates(ctx)

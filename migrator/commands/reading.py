@@ -1,28 +1,35 @@
 """The commands that only read: status, history, validate, plan, verify, health, drift,
 metrics and lint. Each returns data for the command line to render; none changes the target
-(verify and drift work on scratch databases of their own)."""
+(verify and drift work on scratch databases of their own).
+
+`status` is the command people run most, often in a loop: it reads through psycopg alone and
+asks only for what it shows. What the other commands need (the checks, the history and
+validation of `run`, and through them SQLAlchemy, Alembic, pglast and the Prometheus client) is
+imported by the command that needs it, so that importing this module costs `status` nothing.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-from prometheus_client import CollectorRegistry
+from typing import TYPE_CHECKING
 
 from migrator import config, database
-from migrator.checks import drift as drift_check
-from migrator.checks import health as health_check
-from migrator.checks import lint as lint_check
-from migrator.checks import metrics as metrics_check
-from migrator.checks import verify as verify_check
 from migrator.context import Context
 from migrator.errors import UsageError
 from migrator.model import services
 from migrator.model.graph import ServiceStatus
-from migrator.model.plan import Plan
 from migrator.ops import embedded
-from migrator.run import history as history_rows
-from migrator.run import validation
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from migrator.checks import health as health_check
+    from migrator.checks import lint as lint_check
+    from migrator.checks import verify as verify_check
+    from migrator.model.plan import Plan
+    from migrator.run import history as history_rows
+    from migrator.run import validation
 
 
 @dataclass(frozen=True)
@@ -30,22 +37,20 @@ class ServiceRow:
     """One service in `status`: where it stands, and its newest change."""
 
     status: ServiceStatus
-    last: history_rows.Row | None
+    last: database.LastChange | None
 
 
 def status(ctx: Context) -> list[ServiceRow]:
-    with ctx.connect() as connection:
-        rows = ctx.graph.status(database.database_heads(connection, ctx.settings))
-        latest = history_rows.latest_success_by_revision(connection, ctx.settings.tool_schema)
-    by_service: dict[str, history_rows.Row] = {}
-    for row in latest.values():
-        newest = by_service.get(row.service or "")
-        if row.service and (newest is None or row.id > newest.id):
-            by_service[row.service] = row
-    return [ServiceRow(row, by_service.get(row.service.name)) for row in rows]
+    schema = ctx.settings.tool_schema
+    with ctx.reading() as connection:
+        rows = ctx.graph.status(database.recorded_heads(connection, schema))
+        last = database.last_changes(connection, schema, [row.service.name for row in rows])
+    return [ServiceRow(row, last.get(row.service.name)) for row in rows]
 
 
 def history(ctx: Context, service: str | None, limit: int) -> list[history_rows.Row]:
+    from migrator.run import history as history_rows
+
     if limit < 0:
         raise UsageError(f"--limit {limit}: give a number of rows, 0 or more")
     chosen = [services.resolve(service).name] if service else None
@@ -54,24 +59,34 @@ def history(ctx: Context, service: str | None, limit: int) -> list[history_rows.
 
 
 def validate(ctx: Context) -> list[validation.Finding]:
+    from migrator.run import validation
+
     with ctx.connect() as connection:
         return validation.check(connection, ctx.settings, ctx.graph)
 
 
 def verify(ctx: Context, plan: Plan) -> verify_check.Verification:
+    from migrator.checks import verify as verify_check
+
     return verify_check.verify(ctx, plan)
 
 
 def health(ctx: Context, service: str | None, long_transaction: str) -> list[health_check.Check]:
+    from migrator.checks import health as health_check
+
     threshold = config.parse_duration_ms(long_transaction, "--long-transaction") / 1000
     return health_check.run(ctx.settings, ctx.url, ctx.graph, service, threshold)
 
 
 def drift(ctx: Context, service: str | None) -> list[str]:
+    from migrator.checks import drift as drift_check
+
     return drift_check.drift(ctx, service)
 
 
 def metrics(ctx: Context) -> CollectorRegistry:
+    from migrator.checks import metrics as metrics_check
+
     with ctx.connect() as connection:
         return metrics_check.registry_for(connection, ctx.settings, ctx.graph)
 
@@ -105,6 +120,8 @@ def lint(
     ctx: Context, paths: list[Path], service: str | None, pg_version: str | None
 ) -> LintReport:
     """squawk and the house rules over the chosen revisions (all by default)."""
+    from migrator.checks import lint as lint_check
+
     graph = ctx.graph
     chosen = services.resolve(service) if service else None
     wanted = {path.resolve() for path in paths}

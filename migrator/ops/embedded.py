@@ -14,14 +14,18 @@ import logging
 import os
 import subprocess
 import warnings
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
-from sqlalchemy.engine import URL, make_url
 
+from migrator import urls
 from migrator.errors import MigratorError
-from migrator.urls import libpq_dsn
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 DATA_FOLDER = ".pgdata"
 _SUPERUSER = "postgres"
@@ -48,15 +52,7 @@ def _quiet_import():
 def _socket_url(server_uri: str, database: str) -> URL:
     """The SQLAlchemy URL of one database on the server the wheel describes (trust, no
     password)."""
-    described = make_url(server_uri)
-    return URL.create(
-        "postgresql+psycopg",
-        username=described.username,
-        host=described.host,
-        port=described.port,
-        database=database,
-        query=described.query,
-    )
+    return replace(urls.parse(server_uri), password=None, database=database).sqlalchemy()
 
 
 def start(pgdata: Path) -> URL:
@@ -103,7 +99,7 @@ def stop(pgdata: Path) -> bool:
 
 def ensure_database(server: URL, name: str) -> URL:
     """Create database `name` on the server unless it exists, and return its URL."""
-    with psycopg.connect(libpq_dsn(server), autocommit=True) as connection:
+    with psycopg.connect(urls.libpq_dsn(server), autocommit=True) as connection:
         exists = connection.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
         ).fetchone()
