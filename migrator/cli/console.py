@@ -8,12 +8,11 @@ import functools
 import textwrap
 import time
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from migrator.errors import MigratorError
 from migrator.events import (
@@ -27,6 +26,9 @@ from migrator.events import (
     StepStarted,
 )
 from migrator.interrupts import Interrupted, as_interrupted
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -70,6 +72,16 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _line(text: str, colour: str) -> None:
+    """One line of the run's progress: coloured on a terminal; elsewhere (a log, a pipe, CI)
+    written as it is, since a run of a thousand revisions would otherwise spend a third of a
+    second rendering lines that carry no colour anyway."""
+    if out.is_terminal:
+        out.print(f"[{colour}]{escape(text)}[/{colour}]")
+    else:
+        out.file.write(text + "\n")
+
+
 class EventView:
     """Shows the engine's events as they happen; `quiet` shows only warnings."""
 
@@ -85,7 +97,7 @@ class EventView:
             self._close_bar()
             if not self.quiet:
                 colour = "green" if event.direction == "upgrade" else "yellow"
-                out.print(f"[{colour}]{escape(event.describe())}[/{colour}]")
+                _line(event.describe(), colour)
         elif isinstance(event, BatchProgress):
             if not self.quiet:
                 self._batch(event)
@@ -99,6 +111,15 @@ class EventView:
     def _batch(self, event: BatchProgress) -> None:
         if err.is_terminal:
             if self._bar is None:
+                # Imported by the first backfill shown on a terminal, not by every command.
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeRemainingColumn,
+                )
+
                 self._bar = Progress(
                     TextColumn("{task.description}"),
                     BarColumn(),

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from migrator.model import revision as revision_model
-from migrator.model import services, statement
+from migrator.model import services
+from migrator.model import statement as statement_model
 from migrator.model.revision import (
     BackfillStep,
     Body,
@@ -112,7 +113,7 @@ def _reader_digest() -> str:
     """What the cache's entries depend on besides the files: the code that reads them and the
     parser's version."""
     digest = hashlib.blake2b(digest_size=16)
-    for module in (revision_model, statement, services):
+    for module in (revision_model, statement_model, services):
         digest.update(Path(module.__file__ or "").read_bytes())
     digest.update(Path(__file__).read_bytes())
     digest.update((Path(__file__).parent / "sql.py").read_bytes())
@@ -168,10 +169,7 @@ def _values(revision: Revision) -> tuple:
 def _step_values(step: Step) -> tuple:
     if isinstance(step, BackfillStep):
         return ("backfill", step.line, step.arguments)
-    statements = tuple(
-        (s.text, s.transactional, s.line, s.takes_access_exclusive, s.concurrent_index, s.canonical)
-        for s in step.statements
-    )
+    statements = tuple(statement.values() for statement in step.statements)
     return (
         "sql",
         step.body,
@@ -213,8 +211,8 @@ def _revision(path: Path, values: tuple) -> Revision:
         settings=RevisionSettings(*settings),
         lint_accept=lint_accept,
         bodies={name: Body(name, text, line) for name, (text, line) in bodies.items()},
-        upgrade=tuple(_step(values) for values in upgrade),
-        downgrade=tuple(_step(values) for values in downgrade),
+        upgrade=tuple(map(_step, upgrade)),
+        downgrade=tuple(map(_step, downgrade)),
     )
     revision.__dict__["_checksums"] = checksums
     return revision
@@ -224,14 +222,5 @@ def _step(values: tuple) -> Step:
     if values[0] == "backfill":
         _, line, arguments = values
         return BackfillStep(**arguments, line=line)
-    _, body, first_line, line, statements, problem, problem_line = values
-    step = SqlStep(body, first_line, line)
-    restored = []
-    for text, transactional, statement_line, exclusive, index, canonical in statements:
-        restored_statement = statement.Statement(
-            text, transactional, statement_line, exclusive, index
-        )
-        restored_statement.__dict__["canonical"] = canonical
-        restored.append(restored_statement)
-    step.__dict__["_parsed"] = (tuple(restored), problem, problem_line)
-    return step
+    _, body, first_line, line, *known = values
+    return SqlStep(body, first_line, line, known=tuple(known))

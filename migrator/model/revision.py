@@ -13,8 +13,10 @@ can point at it.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
+import os
 from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -54,11 +56,17 @@ class SqlStep:
     body: str
     first_line: int  # the file line the body's text starts on
     line: int  # the file line of the call
+    # What an earlier read found, as the cache keeps it (`cache.statement_values`): used
+    # instead of parsing, when first asked for.
+    known: tuple | None = field(default=None, compare=False, repr=False)
 
     comment = None
 
     @cached_property
     def _parsed(self) -> tuple[tuple[Statement, ...], str | None, int | None]:
+        if self.known is not None:
+            statements, problem, problem_line = self.known
+            return tuple(map(Statement.restored, statements)), problem, problem_line
         from migrator.model import sql  # the parser loads only when a body is first split
 
         try:
@@ -266,12 +274,18 @@ def parse_header(docstring: str) -> dict[str, str]:
 
 
 def revision_files(project_root: Path) -> list[Path]:
-    """Every revision file of the project, in the services' versions folders."""
-    return sorted(
-        path
-        for path in (project_root / "services").glob("*/versions/*.py")
-        if not path.name.startswith("__")
-    )
+    """Every revision file of the project, in the services' versions folders, in the order of
+    their paths."""
+    found = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for service in os.scandir(project_root / "services"):
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                found += [
+                    entry.path
+                    for entry in os.scandir(os.path.join(service.path, "versions"))
+                    if entry.name.endswith(".py") and not entry.name.startswith("__")
+                ]
+    return [Path(path) for path in sorted(found)]
 
 
 class _File:

@@ -27,6 +27,25 @@ class Statement:
     concurrent_index: str | None = None
     node: Any = field(default=None, compare=False, repr=False)
 
+    def values(self) -> tuple:
+        """The statement as plain values, for the revision cache."""
+        return (
+            self.text,
+            self.transactional,
+            self.line,
+            self.takes_access_exclusive,
+            self.concurrent_index,
+            self.canonical,
+        )
+
+    @classmethod
+    def restored(cls, values: tuple) -> Statement:
+        """A statement from `values`, without its parse tree (its canonical text kept)."""
+        *fields, canonical = values
+        statement = cls(*fields)
+        statement.__dict__["canonical"] = canonical
+        return statement
+
     @property
     def first_line(self) -> str:
         return self.text.strip().splitlines()[0] if self.text.strip() else ""
