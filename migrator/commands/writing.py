@@ -12,12 +12,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from sqlalchemy import Connection
 
 from migrator import database
-from migrator.checks import verify as verification
 from migrator.context import Context
 from migrator.errors import CheckFailed, MigratorError, UsageError
 from migrator.events import Event, StepFinished, log_event
@@ -27,6 +26,9 @@ from migrator.model.plan import Plan
 from migrator.ops import backup, devdb, policy, seeds
 from migrator.run import apply, history, session, validation
 from migrator.run import lock as locking
+
+if TYPE_CHECKING:
+    from migrator.checks import verify as verification
 
 
 @dataclass
@@ -158,6 +160,8 @@ def run_plan(
     if policy.wants_backup(chosen, plan):
         backup.prepare_folder(ctx.settings)  # refused now, not after the verification
     if plan and plan.direction == "upgrade" and chosen.verify:
+        from migrator.checks import verify as verification  # staging only: scratch copies
+
         outcome.verification = verification.verify(ctx, plan)
         if outcome.verification.differences:
             raise verification.VerificationFailed(

@@ -15,8 +15,6 @@ import json
 import time
 from dataclasses import dataclass
 
-import pglast
-from pglast import ast
 from psycopg import sql as pgsql
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
@@ -100,6 +98,9 @@ def _scalar(connection: Connection, query: str) -> int:
 
 def _describe(connection: Connection, table: str) -> _Table:
     """The table's schema, name and primary key columns (in key order) with their types."""
+    import pglast  # only a run with a backfill needs the parser
+    from pglast import ast
+
     try:
         [raw] = pglast.parse_sql(f"SELECT FROM {table}")
         relation = raw.stmt.fromClause[0]
