@@ -33,8 +33,12 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## Benchmarks: ratios against baselines measured in the same run.
+## Benchmarks: ratios against baselines measured in the same run (bench/README.md). The peer
+## tool dbmate comes from npm into the git-ignored bench/.peers/; without npm its side is skipped.
 bench: $(STAMP)
+	@test -x bench/.peers/node_modules/.bin/dbmate \
+		|| npm install --prefix bench/.peers --no-audit --no-fund dbmate@2.36.0 \
+		|| echo "dbmate could not be installed from npm: bench_history skips its side"
 	$(BIN)/python bench/bench_history.py
 	$(BIN)/python bench/bench_reset.py
 	$(BIN)/python bench/bench_backfill.py

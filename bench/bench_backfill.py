@@ -1,40 +1,71 @@
 """What a batched backfill costs, and what it spares the platform's writers.
 
-A table of 1,000,000 rows; a writer process updates random rows in a loop, one short
-transaction each, and records every update's latency. In one run, the same change (every row
-rewritten) is made twice: once as a single `UPDATE` of all rows, once by `migrate up` of a
-revision that calls `migrator.batch.backfill`. It prints both durations and their ratio, and
-the writer's maximum and 99th-percentile latency during each.
+Each round makes the same change (every row's `b` set from its id) twice, alternating which
+goes first, each time on a FRESH table of `--rows` rows (a new database, the table created,
+filled and vacuumed, then a CHECKPOINT), so that neither side finds pages the other left dirty
+or rows the other already rewrote:
 
-Aim: the writer's maximum latency under the backfill below 200 ms, and the backfill taking
-less than twice the single UPDATE.
+  single   one `UPDATE erp.items SET b = 'b' || id WHERE b IS NULL`, sent on an open
+           connection; its time is the statement's round trip;
+  batched  `migrate up` of a revision calling `migrator.revision.backfill` with the same SET
+           and WHERE; its time is the revision's own step duration (`step_finished` in the
+           tool's JSON event log), so the tool's start-up, connection and bookkeeping before
+           the step do not count against it.
 
-    python bench/bench_backfill.py [--rows N] [--batch-size K]
+A writer process updates random rows of the same table in a loop (one short transaction each,
+2 ms apart) from a second before the side starts to after it ends, and records each update's
+latency; the updates that started within the side's window count for that side. It prints
+per round, then per side as median (min-max) over the rounds: the seconds, the writer's worst
+and 99th-percentile latency, and the within-round ratio batched/single.
+
+Aim: the writer's worst latency under the backfill below 200 ms, and the backfill taking less
+than twice the single UPDATE.
+
+    python bench/bench_backfill.py [--rows N] [--batch-size K] [--rounds R]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
-from bench_history import BIN, PROJECT_FILES, PROJECT_ROOT, fresh_database, server
+from common import (
+    BIN,
+    checkpoint,
+    fresh_database,
+    one_revision_project,
+    percentile,
+    rotated,
+    run_or_exit,
+    server,
+    spread,
+    text_url,
+    tool_environment,
+)
+from sqlalchemy.engine import URL
 
 from migrator import urls
 
+REVISION_ID = "20300101_001"
+SET, WHERE = "b = 'b' || id", "b IS NULL"
+WARM_UP_SECONDS = 1.0  # the writer runs alone first, so its connection and loop are warm
+COOL_DOWN_SECONDS = 0.5
+
 WRITER = r"""
-import json, random, sys, time, psycopg
+import json, os, random, sys, time, psycopg
 dsn, rows, stop, output = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 samples = []
 with psycopg.connect(dsn, autocommit=True) as connection:
-    import os
     while not os.path.exists(stop):
         key = random.randint(1, rows)
         started = time.time()
@@ -45,7 +76,7 @@ with open(output, "w") as handle:
     json.dump(samples, handle)
 """
 
-REVISION = '''"""Backfill items.b
+REVISION = f'''"""Backfill items.b
 
 Migration: backfill items b
 Service: erp-service
@@ -56,7 +87,7 @@ Dependencies: []
 
 from migrator.revision import backfill, run_sql
 
-revision = "20300101_001"
+revision = "{REVISION_ID}"
 down_revision = None
 branch_labels = ("erp",)
 depends_on = None
@@ -66,7 +97,7 @@ DOWNGRADE = ""
 
 
 def upgrade() -> None:
-    backfill("erp.items", set="b = 'b' || id", where="b IS NULL", batch_size={batch_size})
+    backfill("erp.items", set="{SET}", where="{WHERE}", batch_size={{batch_size}})
 
 
 def downgrade() -> None:
@@ -74,97 +105,163 @@ def downgrade() -> None:
 '''
 
 
-def _project(folder: Path, batch_size: int) -> Path:
-    folder.mkdir()
-    for name in PROJECT_FILES:
-        shutil.copy(PROJECT_ROOT / name, folder / name)
-    versions = folder / "services" / "erp" / "versions"
-    versions.mkdir(parents=True)
-    (versions / "20300101_001_erp_backfill_items_b.py").write_text(
-        REVISION.replace("{batch_size}", str(batch_size))
-    )
-    return folder
+@dataclass(frozen=True)
+class Window:
+    """When a side's work ran (epoch seconds, the writer's clock) and how long it took."""
+
+    start: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+@dataclass(frozen=True)
+class Result:
+    side: str
+    seconds: float
+    updates: int
+    worst_ms: float
+    p99_ms: float
+    median_ms: float
 
 
-def _window(samples: list[list[float]], start: float, end: float) -> list[float]:
-    return [latency for when, latency in samples if start <= when <= end]
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--batch-size", type=int, default=5000)
-    arguments = parser.parse_args()
-
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-backfill-") as folder,
-        server() as server_url,
-        fresh_database(server_url) as url,
-    ):
-        dsn = urls.libpq_dsn(url)
-        with psycopg.connect(dsn, autocommit=True) as connection:
-            connection.execute("CREATE SCHEMA erp")
-            connection.execute(
-                "CREATE TABLE erp.items (id bigint PRIMARY KEY, hits bigint NOT NULL DEFAULT 0, "
-                "a text, b text)"
-            )
-            connection.execute(
-                "INSERT INTO erp.items (id) SELECT generate_series(1, %s)", (arguments.rows,)
-            )
-            connection.execute("VACUUM ANALYZE erp.items")
-        project = _project(Path(folder) / "project", arguments.batch_size)
-        stop, output = Path(folder) / "stop", Path(folder) / "latencies.json"
-        writer = subprocess.Popen(
-            [sys.executable, "-c", WRITER, dsn, str(arguments.rows), str(stop), str(output)]
+def _fill(dsn: str, rows: int) -> None:
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("CREATE SCHEMA erp")
+        connection.execute(
+            "CREATE TABLE erp.items (id bigint PRIMARY KEY, hits bigint NOT NULL DEFAULT 0, b text)"
         )
-        time.sleep(1.0)
+        connection.execute("INSERT INTO erp.items (id) SELECT generate_series(1, %s)", (rows,))
+        connection.execute("VACUUM ANALYZE erp.items")
 
-        single_start = time.time()
-        with psycopg.connect(dsn, autocommit=True) as connection:
-            connection.execute("UPDATE erp.items SET a = 'a' || id")
-        single_end = time.time()
-        time.sleep(1.0)
 
-        batched_start = time.time()
-        subprocess.run(
+def single_update(url: URL, _folder: Path) -> Window:
+    """The one statement, on a connection opened before the clock starts."""
+    with psycopg.connect(urls.libpq_dsn(url), autocommit=True) as connection:
+        start = time.time()
+        connection.execute(f"UPDATE erp.items SET {SET} WHERE {WHERE}")
+        return Window(start, time.time())
+
+
+def batched_backfill(project: Path) -> Callable[[URL, Path], Window]:
+    def measure(url: URL, folder: Path) -> Window:
+        """`migrate up`, timed by the tool's own event for the backfill's step."""
+        log = folder / "events.jsonl"
+        run_or_exit(
             [
                 str(BIN / "migrate"),
+                "--log-format",
+                "json",
+                "--log-file",
+                str(log),
                 "up",
                 "--project",
                 str(project),
                 "--database-url",
-                url.render_as_string(hide_password=False),
+                text_url(url),
             ],
-            check=True,
-            capture_output=True,
+            tool_environment(),
         )
-        batched_end = time.time()
-        time.sleep(0.5)
-        stop.touch()
-        writer.wait(timeout=60)
-        samples = json.loads(output.read_text())
+        events = [json.loads(line) for line in log.read_text().splitlines()]
+        log.unlink()
+        for event in events:
+            if event.get("event") == "step_finished" and event.get("revision") == REVISION_ID:
+                end = datetime.fromisoformat(event["timestamp"]).timestamp()
+                return Window(end - event["duration_ms"] / 1000, end)
+        raise SystemExit(f"no step_finished event for {REVISION_ID} in the tool's JSON log")
 
-    single = _window(samples, single_start, single_end)
-    batched = _window(samples, batched_start, batched_end)
-    single_seconds, batched_seconds = single_end - single_start, batched_end - batched_start
-    print(f"table: {arguments.rows} rows; backfill batch size {arguments.batch_size}")
-    print(
-        f"single UPDATE       {single_seconds:7.2f} s   writer: {len(single):5d} updates, "
-        f"max {max(single, default=0):7.1f} ms, p99 {_percentile(single, 0.99):6.1f} ms"
+    return measure
+
+
+def one_side(
+    server_url: URL,
+    side: str,
+    work: Callable[[URL, Path], Window],
+    rows: int,
+    folder: Path,
+) -> Result:
+    """A fresh table, the writer started on it, the side's work, the writer's latencies."""
+    with fresh_database(server_url) as url:
+        dsn = urls.libpq_dsn(url)
+        _fill(dsn, rows)
+        checkpoint(server_url)
+        stop, output = folder / "stop", folder / "latencies.json"
+        stop.unlink(missing_ok=True)
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, dsn, str(rows), str(stop), str(output)]
+        )
+        try:
+            time.sleep(WARM_UP_SECONDS)
+            window = work(url, folder)
+            time.sleep(COOL_DOWN_SECONDS)
+        finally:
+            stop.touch()
+            writer.wait(timeout=60)
+        samples = json.loads(output.read_text())
+    latencies = [ms for when, ms in samples if window.start <= when <= window.end]
+    return Result(
+        side=side,
+        seconds=window.seconds,
+        updates=len(latencies),
+        worst_ms=max(latencies, default=0.0),
+        p99_ms=percentile(latencies, 0.99),
+        median_ms=statistics.median(latencies) if latencies else 0.0,
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of both sides, alternating")
+    arguments = parser.parse_args()
+
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-backfill-") as folder,
+        server() as running,
+    ):
+        project = one_revision_project(
+            Path(folder) / "project",
+            "erp",
+            f"{REVISION_ID}_erp_backfill_items_b.py",
+            REVISION.replace("{batch_size}", str(arguments.batch_size)),
+        )
+        sides: list[tuple[str, Callable[[URL, Path], Window]]] = [
+            ("single", single_update),
+            ("batched", batched_backfill(project)),
+        ]
+        results: list[dict[str, Result]] = []
+        for number in range(arguments.rounds):
+            done: dict[str, Result] = {}
+            for side, work in rotated(sides, number):
+                result = one_side(running.url, side, work, arguments.rows, Path(folder))
+                done[side] = result
+                print(
+                    f"round {number + 1} {side:8} {result.seconds:7.2f} s   writer: "
+                    f"{result.updates:5d} updates, worst {result.worst_ms:7.1f} ms, "
+                    f"p99 {result.p99_ms:6.1f} ms, median {result.median_ms:5.2f} ms",
+                    flush=True,
+                )
+            results.append(done)
+
+    print()
     print(
-        f"batched backfill    {batched_seconds:7.2f} s   writer: {len(batched):5d} updates, "
-        f"max {max(batched, default=0):7.1f} ms, p99 {_percentile(batched, 0.99):6.1f} ms"
+        f"table: {arguments.rows} rows, fresh for every side; backfill batch size "
+        f"{arguments.batch_size}; median (min-max) of {arguments.rounds} rounds"
     )
-    print(
-        f"backfill/single = {batched_seconds / single_seconds:.2f} (aim: below 2); "
-        f"writer median {statistics.median(batched) if batched else 0:.1f} ms under backfill"
-    )
+    print(f"{'':18} {'seconds':>20} {'writer worst ms':>24} {'writer p99 ms':>22}")
+    for side, title in (("single", "single UPDATE"), ("batched", "batched backfill")):
+        mine = [done[side] for done in results]
+        print(
+            f"{title:18} {spread([r.seconds for r in mine]):>20} "
+            f"{spread([r.worst_ms for r in mine], 1):>24} {spread([r.p99_ms for r in mine], 1):>22}"
+        )
+    ratios = [done["batched"].seconds / done["single"].seconds for done in results]
+    worst = [done["batched"].worst_ms for done in results]
+    print(f"batched/single seconds, within each round: {spread(ratios)} (aim: below 2)")
+    print(f"writer's worst latency under the backfill: {spread(worst, 1)} ms (aim: below 200 ms)")
 
 
 if __name__ == "__main__":

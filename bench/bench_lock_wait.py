@@ -27,9 +27,7 @@ names another, which must be local: the benchmark holds locks on the tables it c
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import shutil
 import statistics
 import subprocess
 import tempfile
@@ -40,7 +38,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-from bench_history import BIN, PROJECT_FILES, PROJECT_ROOT, fresh_database, server
+from common import (
+    BIN,
+    fresh_database,
+    one_revision_project,
+    percentile,
+    server,
+    tool_environment,
+)
 from psycopg import errors
 from sqlalchemy.engine import URL
 
@@ -119,16 +124,6 @@ def _require_local(url: URL) -> None:
         raise SystemExit(f"BENCH_DATABASE_URL must name a local server, not {url.host}")
 
 
-def _project(folder: Path) -> Path:
-    folder.mkdir()
-    for name in PROJECT_FILES:
-        shutil.copy(PROJECT_ROOT / name, folder / name)
-    versions = folder / "services" / "erp" / "versions"
-    versions.mkdir(parents=True)
-    (versions / "20300101_001_erp_add_items_note.py").write_text(REVISION)
-    return folder
-
-
 def _table(dsn: str, rows: int) -> None:
     with psycopg.connect(dsn, autocommit=True) as connection:
         connection.execute("CREATE SCHEMA erp")
@@ -174,11 +169,6 @@ def _wait_until_the_alter_waits(dsn: str) -> None:
                 return
             time.sleep(0.01)
     raise SystemExit(f"the migration was not seen waiting for its lock within {WAIT_SECONDS}s")
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
 
 
 def one_round(
@@ -233,7 +223,7 @@ def one_round(
         reads=len(window),
         timeouts=sum(1 for _, cut in window if cut),
         worst_ms=max(latencies, default=0.0),
-        p99_ms=_percentile(latencies, 0.99),
+        p99_ms=percentile(latencies, 0.99),
         median_ms=statistics.median(latencies) if latencies else 0.0,
     )
 
@@ -267,14 +257,14 @@ def main() -> None:
     )
     arguments = parser.parse_args()
     psql = str(embedded.client_binary("psql"))
-    # The tool's defaults, whatever the shell exported (MIGRATE_LOCK_TIMEOUT, ...).
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("MIGRATE_")
-    }
+    environment = tool_environment()
 
-    with tempfile.TemporaryDirectory(prefix="bench-lock-wait-") as folder, server() as server_url:
+    with tempfile.TemporaryDirectory(prefix="bench-lock-wait-") as folder, server() as running:
+        server_url = running.url
         _require_local(server_url)
-        project = _project(Path(folder) / "project")
+        project = one_revision_project(
+            Path(folder) / "project", "erp", "20300101_001_erp_add_items_note.py", REVISION
+        )
 
         def tool(url: URL) -> list[str]:
             text = url.render_as_string(hide_password=False)

@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_history import BIN, PROJECT_ROOT, fresh_database, server
+from common import BIN, PROJECT_ROOT, fresh_database, server
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
@@ -408,7 +408,8 @@ def main() -> None:
     chance = random.Random(seed)
     deadline = time.monotonic() + arguments.max_minutes * 60
 
-    with tempfile.TemporaryDirectory(prefix="soak-interruptions-") as folder, server() as url:
+    with tempfile.TemporaryDirectory(prefix="soak-interruptions-") as folder, server() as running:
+        url = running.url
         refuse_remote(url)
         project = write_project(Path(folder), arguments.rows)
         reference = clean_build(project, url)
