@@ -235,6 +235,22 @@ def compare_resets(running: Server, project: Path, rounds: int) -> None:
     print("(aim: cached/replay below 0.25)")
 
 
+def _run_steps(
+    connection: psycopg.Connection,
+    watcher: Watcher,
+    steps: dict[str, sql.Composable],
+    seen: dict[str, list[Activity]],
+    number: int,
+) -> None:
+    """Run one round's statements in order, each watched, and print the round's line."""
+    line = []
+    for title, statement in steps.items():
+        with watcher.watching(seen.setdefault(title, [])):
+            connection.execute(statement)
+        line.append(f"{title.strip()} {seen[title][-1].seconds:.3f} s")
+    print(f"round {number + 1}: " + "; ".join(line), flush=True)
+
+
 def compare_strategies(running: Server, rounds: int) -> None:
     """The server's part of a reset, statement by statement, per CREATE DATABASE strategy."""
     with psycopg.connect(urls.libpq_dsn(running.url), autocommit=True) as connection:
@@ -266,12 +282,7 @@ def compare_strategies(running: Server, rounds: int) -> None:
                         clone, template, "WAL_LOG"
                     ),
                 }
-                line = []
-                for title, statement in steps.items():
-                    with watcher.watching(making.setdefault(title, [])):
-                        connection.execute(statement)
-                    line.append(f"{title.strip()} {making[title][-1].seconds:.3f} s")
-                print(f"round {number + 1}: " + "; ".join(line), flush=True)
+                _run_steps(connection, watcher, steps, making, number)
         print()
         for title, seen in making.items():
             print(_summary(title, seen))
@@ -286,12 +297,7 @@ def compare_strategies(running: Server, rounds: int) -> None:
                     ).format(clone),
                     f"clone with {strategy}": create(clone, template, strategy),
                 }
-                line = []
-                for title, statement in steps.items():
-                    with watcher.watching(cloning.setdefault(title, [])):
-                        connection.execute(statement)
-                    line.append(f"{title} {cloning[title][-1].seconds:.3f} s")
-                print(f"round {number + 1}: " + "; ".join(line), flush=True)
+                _run_steps(connection, watcher, steps, cloning, number)
         print()
         for title, seen in cloning.items():
             print(_summary(title, seen))
