@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 from conftest import (
     PLATFORM_SERVICES,
     PROJECT_ROOT,
+    add_revision,
     applied_versions,
     connection_to,
+    head_of,
+    migrate_process,
     platform_graph,
     run_migrate,
     schema_of,
+    wait_for_server,
 )
 from sqlalchemy.engine import URL
 
@@ -87,3 +93,30 @@ def test_every_service_owns_a_branch_of_the_history() -> None:
     graph = RevisionGraph.load(PROJECT_ROOT)
     owners = {revision.service.name for revision in graph.revisions.values()}
     assert owners == set(PLATFORM_SERVICES)
+
+
+def test_pg_stat_activity_names_the_revision_under_way(project: Path, database_url: URL) -> None:
+    """README: the batch a revision goes to the server as starts with its direction, id and
+    service, which is what an operator looking at a stuck run sees."""
+    run_migrate("up", url=database_url, project=project)
+    add_revision(
+        project,
+        "auth",
+        "20240701_001",
+        down_revision=head_of("auth"),
+        upgrade="SELECT pg_sleep(30);",
+    )
+    run = subprocess.Popen(
+        migrate_process("up", url=database_url, project=project),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_server(
+            database_url,
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+            "AND starts_with(query, '/* migrator: upgrade 20240701_001 (auth) */')",
+        )
+    finally:
+        run.kill()
+        run.wait()

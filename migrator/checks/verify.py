@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL
 
 from migrator.checks import catalog
 from migrator.context import Context
-from migrator.database import connect
+from migrator.database import VERSION_TABLE, connect
 from migrator.errors import CheckFailed
 from migrator.events import Event
 from migrator.model import plan as planning
@@ -42,7 +42,7 @@ def _copy_schema(source: URL, target: URL, tool_schema: str) -> None:
     dump = [str(client_binary("pg_dump")), "--no-owner", "--no-privileges", "--no-password"]
     copy_into(target, [*dump, "--schema-only", dsn_without_password(source)], source)
     if _has_version_table(source, tool_schema):
-        table = f'"{tool_schema}".alembic_version'
+        table = f'"{tool_schema}".{VERSION_TABLE}'
         rows = [*dump, "--data-only", "--table", table, dsn_without_password(source)]
         copy_into(target, rows, source)
 
@@ -51,7 +51,7 @@ def _has_version_table(url: URL, tool_schema: str) -> bool:
     with connect(url) as connection:
         return bool(
             connection.exec_driver_sql(
-                "SELECT to_regclass(%s) IS NOT NULL", (f'"{tool_schema}".alembic_version',)
+                "SELECT to_regclass(%s) IS NOT NULL", (f'"{tool_schema}".{VERSION_TABLE}',)
             ).scalar()
         )
 

@@ -304,7 +304,6 @@ class PlanRun:
 
     def _try(self, planned: PlannedRevision, last: bool) -> None:
         revision = planned.revision
-        revision.refuse_unless_runnable(planned.direction)
         self.current = planned
         self.step_started = datetime.now(UTC)
         self.events(StepStarted(planned.id, revision.service.name))

@@ -23,10 +23,10 @@ from typing import Any
 from psycopg import sql as pgsql
 from sqlalchemy import Connection
 
+from migrator.database import HISTORY_TABLE
 from migrator.run import lock
 from migrator.run.send import Send
 
-HISTORY_TABLE = "migration_history"
 PROGRESS_TABLE = "statement_progress"
 CHECKPOINT_TABLE = "batch_checkpoints"
 

@@ -11,16 +11,15 @@ the other wrote.
 
 from __future__ import annotations
 
+from migrator.database import VERSION_TABLE
 from migrator.model.graph import RevisionGraph
-
-TABLE = "alembic_version"
 
 
 def create_sql(schema: str) -> str:
     """Alembic's own definition of its table (`MigrationContext._ensure_version_table`)."""
     return (
-        f'CREATE TABLE IF NOT EXISTS "{schema}".{TABLE} (version_num VARCHAR(32) NOT NULL, '
-        f"CONSTRAINT {TABLE}_pkc PRIMARY KEY (version_num))"
+        f'CREATE TABLE IF NOT EXISTS "{schema}".{VERSION_TABLE} (version_num VARCHAR(32) NOT NULL, '
+        f"CONSTRAINT {VERSION_TABLE}_pkc PRIMARY KEY (version_num))"
     )
 
 
@@ -68,7 +67,7 @@ class Heads:
 def moves(gone: str, come: str, schema: str) -> str:
     """The two common table expressions that take the rows `gone` (an array of versions)
     out of the table and put the rows `come` in; the statement they open does the rest."""
-    table = f'"{schema}".{TABLE}'
+    table = f'"{schema}".{VERSION_TABLE}'
     return (
         f"gone AS (DELETE FROM {table} WHERE version_num = ANY({gone})), "
         f"came AS (INSERT INTO {table} (version_num) SELECT unnest({come}))"
