@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote
@@ -36,27 +35,6 @@ _POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg", "postgresql
 _EXPECTED = "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
 _PORTS = range(1, 65536)
 _MASK = "***"
-# SQLAlchemy's own pattern (sqlalchemy.engine.url._parse_url), so that a URL splits into the
-# same parts, and is refused for the same reasons, as when SQLAlchemy parsed it.
-_PARTS = re.compile(
-    r"""
-        (?P<scheme>[\w\+]+)://
-        (?:
-            (?P<username>[^:/]*)
-            (?::(?P<password>[^@]*))?
-        @)?
-        (?:
-            (?:
-                \[(?P<ipv6host>[^/\?]+)\] |
-                (?P<ipv4host>[^/:\?]+)
-            )?
-            (?::(?P<port>[^/\?]*))?
-        )?
-        (?:/(?P<database>[^\?]*))?
-        (?:\?(?P<query>.*))?
-    """,
-    re.X,
-)
 
 
 @dataclass(frozen=True)
@@ -160,10 +138,7 @@ def _libpq_keywords() -> frozenset[str]:
 def parse(raw: str) -> Url:
     """Parse a URL given by the user; UsageError, naming what to fix, when it is not a
     PostgreSQL URL libpq could use."""
-    found = _PARTS.match(raw.strip())
-    if found is None:
-        raise UsageError(f"the database URL does not parse; expected {_EXPECTED}")
-    parts = found.groupdict()
+    parts = _split(raw.strip())
     port = None
     if parts["port"] is not None:
         try:
@@ -180,7 +155,7 @@ def parse(raw: str) -> Url:
         for name in ("username", "password", "database")
     }
     url = Url(
-        host=parts["ipv4host"] or parts["ipv6host"],
+        host=parts["host"] or None,
         port=port,
         query=tuple(parse_qsl(parts["query"] or "")),
         **decoded,
@@ -197,6 +172,45 @@ def parse(raw: str) -> Url:
     if not url.database:
         raise UsageError("the database URL names no database; add /DATABASE at its end")
     return url
+
+
+def _split(text: str) -> dict[str, str | None]:
+    """The URL's parts as written (still percent-encoded), split as SQLAlchemy splits them.
+    The user name runs to the first `:` or `/` and may hold `@` (`user@server`, as some
+    hosted services name their users); the password runs from that `:` to the next `@` and may
+    hold `/` and `?`, not `@`. Without a password the user name ends at its last `@`. Then the
+    host runs to `:`, `/` or `?` (an IPv6 host in brackets), the port to `/` or `?`, the
+    database to `?`."""
+    scheme, found, rest = text.partition("://")
+    if not found or not scheme or not scheme.replace("+", "_").isidentifier():
+        raise UsageError(f"the database URL does not parse; expected {_EXPECTED}")
+    parts: dict[str, str | None] = dict.fromkeys(("username", "password", "port", "database"))
+    parts["scheme"] = scheme
+    name_end = min((rest.find(mark) for mark in ":/" if mark in rest), default=len(rest))
+    name = rest[:name_end]
+    if rest.startswith(":", name_end) and "@" in rest[name_end:]:
+        password_end = rest.index("@", name_end)
+        parts["username"], parts["password"] = name, rest[name_end + 1 : password_end]
+        rest = rest[password_end + 1 :]
+    elif "@" in name:
+        parts["username"], _, host_start = name.rpartition("@")
+        rest = host_start + rest[name_end:]
+    end = min((rest.find(mark) for mark in "/?" if mark in rest), default=len(rest))
+    address, rest = rest[:end], rest[end:]
+    if address.startswith("[") and address.rfind("]") > 1:
+        host, _, port = address[1:].rpartition("]")
+        if port and not port.startswith(":"):
+            raise UsageError(f"the database URL does not parse; expected {_EXPECTED}")
+        port = port[1:] if port else None
+    else:
+        host, colon, port = address.partition(":")
+        port = port if colon else None
+    parts["host"], parts["port"] = host, port
+    path, question, query = rest.partition("?")
+    if path.startswith("/"):
+        parts["database"] = path[1:]
+    parts["query"] = query if question else None
+    return parts
 
 
 def normalize(raw: str) -> URL:

@@ -138,6 +138,8 @@ URLS = [
     "postgresql:///db?host=/tmp&port=5433",
     "postgresql://app@/db?host=a&host=b&port=5432,5433&application_name=status+loop",
     "  postgresql://app:Zebra9@h/db?password=Quartz7  ",
+    "postgresql://app@server:Zebra9@h:5432/db",
+    "postgresql://app:Zeb/ra?9@h/db",
 ]
 
 
