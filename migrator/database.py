@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -201,14 +199,14 @@ def _identifier(name: str) -> str:
     return name if bare else '"' + name.replace('"', '""') + '"'
 
 
-def _table_exists(connection: psycopg.Connection, schema: str, table: str) -> bool:
+def table_exists(connection: psycopg.Connection, schema: str, table: str) -> bool:
     return bool(_scalar(connection, "SELECT to_regclass(%s) IS NOT NULL", f'"{schema}".{table}'))
 
 
 def recorded_heads(connection: psycopg.Connection, schema: str) -> tuple[str, ...]:
     """The heads Alembic's version table in `schema` records (empty for a database never
     migrated)."""
-    if not _table_exists(connection, schema, VERSION_TABLE):
+    if not table_exists(connection, schema, VERSION_TABLE):
         return ()
     rows = connection.execute(f'SELECT version_num FROM "{schema}".{VERSION_TABLE}').fetchall()
     return tuple(row[0] for row in rows)
@@ -222,32 +220,3 @@ def database_heads(connection: Connection, settings: Settings) -> tuple[str, ...
     connection.commit()  # a transaction SQLAlchemy began before
     driver.commit()  # the one the read began behind SQLAlchemy's back
     return heads
-
-
-@dataclass(frozen=True)
-class LastChange:
-    """A service's newest successful change, as `status` shows it."""
-
-    revision: str
-    direction: str
-    finished_at: datetime
-    os_user: str
-    host: str
-
-
-def last_changes(
-    connection: psycopg.Connection, schema: str, services: list[str]
-) -> dict[str, LastChange]:
-    """The newest successful change of each of `services` that has one, from the audit
-    history: one row a service, each found walking the history back from its newest row."""
-    if not _table_exists(connection, schema, HISTORY_TABLE):
-        return {}
-    rows = connection.execute(
-        "SELECT s.service, last.* FROM unnest(%s::text[]) AS s(service) CROSS JOIN LATERAL ("
-        "SELECT h.revision, h.direction, h.finished_at, h.os_user, h.host "
-        f'FROM "{schema}".{HISTORY_TABLE} AS h '
-        "WHERE h.service = s.service AND h.outcome = 'success' AND h.revision IS NOT NULL "
-        "ORDER BY h.id DESC LIMIT 1) AS last",
-        (services,),
-    ).fetchall()
-    return {service: LastChange(*change) for service, *change in rows}

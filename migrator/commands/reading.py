@@ -3,9 +3,10 @@ metrics and lint. Each returns data for the command line to render; none changes
 (verify and drift work on scratch databases of their own).
 
 `status` is the command people run most, often in a loop: it reads through psycopg alone and
-asks only for what it shows. What the other commands need (the checks, the history and
-validation of `run`, and through them SQLAlchemy, Alembic, pglast and the Prometheus client) is
-imported by the command that needs it, so that importing this module costs `status` nothing.
+asks only for what it shows, through the audit history's own reader (`run.history`, which
+loads no SQLAlchemy). What the other commands need (the checks, validation, and through them
+SQLAlchemy, Alembic, pglast and the Prometheus client) is imported by the command that needs it,
+so that importing this module costs `status` nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from migrator.errors import UsageError
 from migrator.model import services
 from migrator.model.graph import ServiceStatus
 from migrator.ops import embedded
+from migrator.run import history as history_rows
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
     from migrator.checks import lint as lint_check
     from migrator.checks import verify as verify_check
     from migrator.model.plan import Plan
-    from migrator.run import history as history_rows
     from migrator.run import validation
 
 
@@ -37,19 +38,18 @@ class ServiceRow:
     """One service in `status`: where it stands, and its newest change."""
 
     status: ServiceStatus
-    last: database.LastChange | None
+    last: history_rows.LastChange | None
 
 
 def status(ctx: Context) -> list[ServiceRow]:
     schema = ctx.settings.tool_schema
     with ctx.reading() as connection:
         rows = ctx.graph.status(database.recorded_heads(connection, schema))
-        last = database.last_changes(connection, schema, [row.service.name for row in rows])
+        last = history_rows.last_changes(connection, schema, [row.service.name for row in rows])
     return [ServiceRow(row, last.get(row.service.name)) for row in rows]
 
 
 def history(ctx: Context, service: str | None, limit: int) -> list[history_rows.Row]:
-    from migrator.run import history as history_rows
 
     if limit < 0:
         raise UsageError(f"--limit {limit}: give a number of rows, 0 or more")

@@ -18,14 +18,17 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from functools import cache
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg import sql as pgsql
-from sqlalchemy import Connection
 
-from migrator.database import HISTORY_TABLE
+from migrator.database import HISTORY_TABLE, table_exists
 from migrator.run import lock
 from migrator.run.send import Send
+
+if TYPE_CHECKING:  # reading what `status` shows needs no SQLAlchemy
+    import psycopg
+    from sqlalchemy import Connection
 
 PROGRESS_TABLE = "statement_progress"
 CHECKPOINT_TABLE = "batch_checkpoints"
@@ -328,3 +331,32 @@ def latest_success_by_revision(connection: Connection, schema: str) -> dict[str,
 def recorded_as_applied(rows: dict[str, Row]) -> dict[str, Row]:
     """The revisions whose last successful action left them applied."""
     return {rev: row for rev, row in rows.items() if row.direction != "downgrade"}
+
+
+@dataclass(frozen=True)
+class LastChange:
+    """A service's newest successful change, as `status` shows it."""
+
+    revision: str
+    direction: str
+    finished_at: datetime
+    os_user: str
+    host: str
+
+
+def last_changes(
+    connection: psycopg.Connection, schema: str, services: list[str]
+) -> dict[str, LastChange]:
+    """The newest successful change of each of `services` that has one, from the audit
+    history: one row a service, each found walking the history back from its newest row."""
+    if not table_exists(connection, schema, HISTORY_TABLE):
+        return {}
+    rows = connection.execute(
+        "SELECT s.service, last.* FROM unnest(%s::text[]) AS s(service) CROSS JOIN LATERAL ("
+        "SELECT h.revision, h.direction, h.finished_at, h.os_user, h.host "
+        f'FROM "{schema}".{HISTORY_TABLE} AS h '
+        "WHERE h.service = s.service AND h.outcome = 'success' AND h.revision IS NOT NULL "
+        "ORDER BY h.id DESC LIMIT 1) AS last",
+        (services,),
+    ).fetchall()
+    return {service: LastChange(*change) for service, *change in rows}

@@ -15,11 +15,13 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from sqlalchemy import Connection
+from typing import TYPE_CHECKING
 
 from migrator.errors import MigratorError
 from migrator.events import EventSink, LockBusy
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 LOCK_NOT_AVAILABLE = "55P03"
 # The first key of the two-key advisory lock: says "this is the Inopsio migrator" to anyone
