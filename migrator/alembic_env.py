@@ -8,6 +8,12 @@ way a writing command (upgrade, downgrade, stamp) goes through the same run: the
 lock, validation against the files, the revision model's steps, timeouts, retries and the audit
 history. Commands that only read or compare (current, check, revision --autogenerate) skip the
 lock and the checks.
+
+A caller's Connection is used as given and never closed. A transaction already open on it is
+the caller's to commit, as in Alembic's cookbook (`with engine.begin() as connection:`): the
+reading commands run inside it and commit nothing, while a writing command refuses, since it
+commits every revision on its own and runs `CREATE INDEX CONCURRENTLY` outside any
+transaction.
 """
 
 from __future__ import annotations
@@ -108,12 +114,16 @@ def _run_online(config: Config, settings: Settings) -> None:
             given = stack.enter_context(given.connect())
         if not isinstance(given, Connection):
             given = stack.enter_context(Context(settings).connect())
-        _migrate(given, config, settings)
-        if given.in_transaction():
+        # `migrate` hands over a connection whose transactions are the run's own.
+        callers = SETTINGS_ATTRIBUTE not in config.attributes and given.in_transaction()
+        _migrate(given, config, settings, callers_transaction=callers)
+        if not callers and given.in_transaction():
             given.commit()
 
 
-def _migrate(connection: Connection, config: Config, settings: Settings) -> None:
+def _migrate(
+    connection: Connection, config: Config, settings: Settings, *, callers_transaction: bool
+) -> None:
     options = {"connection": connection, **_shared_options(settings)}
     context.configure(**options)
     migration_context = context.get_context()
@@ -121,7 +131,8 @@ def _migrate(connection: Connection, config: Config, settings: Settings) -> None
     if revision_context is not None:  # revision --autogenerate, check, migrate new
         # Alembic creates its version table in an empty database here; it lives in our schema.
         connection.exec_driver_sql(history.create_schema_sql(settings.tool_schema))
-        connection.commit()
+        if not callers_transaction:
+            connection.commit()
         say = config.attributes.get(SAY) or logging.getLogger("migrator").info
         head = revision_context.command_args.get("head")
         context.configure(**options, **autogenerate.options(settings, head, say))
@@ -131,6 +142,12 @@ def _migrate(connection: Connection, config: Config, settings: Settings) -> None
     if migration_context.opts.get("destination_rev") is None:
         _run_migrations()
         return
+    if callers_transaction:
+        raise MigratorError(
+            "the connection in config.attributes['connection'] is inside a transaction, and "
+            "upgrade, downgrade and stamp commit each revision on their own: pass the Engine, "
+            "or a Connection with no transaction open (engine.connect(), not engine.begin())"
+        )
     graph = RevisionGraph.load(settings.project_root)
     with session.writing(connection, settings, graph, log_event):
         heads = database_heads(connection, settings)

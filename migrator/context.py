@@ -64,7 +64,9 @@ class Context:
             else:
                 pgdata = embedded.data_dir(self.settings.project_root)
                 server = embedded.start(pgdata)
-                created = embedded.ensure_database(server, self.settings.embedded_database)
+                created = embedded.ensure_database(
+                    server, self.settings.embedded_database, self.settings.tool_schema
+                )
                 self._url = urls.Url.of(created)
         return self._url
 

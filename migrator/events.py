@@ -204,6 +204,22 @@ class TriesInterrupted:
         )
 
 
+@dataclass(frozen=True)
+class SeedsSkipped:
+    """Seeds left out because their service, or one it needs, is not at head: a developer who
+    finds a table empty should not have to guess why."""
+
+    which: str
+    services: tuple[str, ...]
+
+    def describe(self) -> str:
+        return (
+            f"seeds ({self.which}) skipped for {', '.join(self.services)}: their branches, or "
+            "those of the services they need, are not at head; `migrate up` brings every "
+            "service to head and loads them"
+        )
+
+
 Event = (
     RunStarted
     | RunFinished
@@ -217,6 +233,7 @@ Event = (
     | BatchProgress
     | HistoryNotRecorded
     | TriesInterrupted
+    | SeedsSkipped
 )
 EventSink = Callable[[Event], None]
 
@@ -225,5 +242,6 @@ _log = logging.getLogger("migrator")
 
 def log_event(event: Event) -> None:
     """The sink of plain `alembic`: one log line per event."""
-    level = logging.WARNING if isinstance(event, HistoryNotRecorded | StepFailed) else logging.INFO
+    warns = HistoryNotRecorded | StepFailed | SeedsSkipped
+    level = logging.WARNING if isinstance(event, warns) else logging.INFO
     _log.log(level, event.describe())

@@ -105,7 +105,11 @@ def database_url(new_database: Callable[[], URL]) -> URL:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the migrations project that a test may change without touching the real one."""
-    root = tmp_path / "project"
+    return copy_project(tmp_path / "project")
+
+
+def copy_project(root: Path) -> Path:
+    """Copy the migrations project into `root` (a new folder)."""
     root.mkdir()
     for name in PROJECT_FILES:
         shutil.copy(PROJECT_ROOT / name, root / name)

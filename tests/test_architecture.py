@@ -22,6 +22,7 @@ LAYERS = {
     "revision": 0,
     "__init__": 0,
     "__main__": 0,
+    "pytest_plugin": 0,
     "commands": 1,
     "context": 1,
     "checks": 2,
@@ -35,6 +36,7 @@ LAYERS = {
     "config": 6,
     "database": 6,
     "interrupts": 6,
+    "units": 6,
     "__version__": 6,
 }
 # Named by every layer: the object commands hand down.

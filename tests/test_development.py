@@ -136,7 +136,7 @@ def test_dev_reset_is_refused_outside_development(project: Path, database_url: U
 
 
 def test_ensure_up_to_date_applies_what_is_pending_then_returns_at_once(
-    database_url: URL,
+    database_url: URL, caplog: pytest.LogCaptureFixture
 ) -> None:
     applied = migrator.ensure_up_to_date("crm-service", url_text(database_url))
     again = migrator.ensure_up_to_date("crm", url_text(database_url))
@@ -144,6 +144,8 @@ def test_ensure_up_to_date_applies_what_is_pending_then_returns_at_once(
     assert set(applied) == platform_graph().ancestors([_crm_head()])
     assert again == []
     assert "20240101_004" not in applied  # erp is not crm's business
+    skipped = [r for r in caplog.records if r.message.startswith("seeds (development) skipped")]
+    assert [record.levelname for record in skipped] == ["WARNING"]
 
 
 def test_ensure_up_to_date_is_safe_from_many_processes_at_once(database_url: URL) -> None:

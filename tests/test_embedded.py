@@ -39,7 +39,7 @@ def test_db_start_url_and_stop_manage_the_embedded_server(unconfigured_project: 
     stopped_again = run_migrate("db", "stop", project=unconfigured_project)
 
     assert started.exit_code == 0, started.output
-    assert url.output.startswith("postgresql://postgres@/inopsio_db?host=")
+    assert url.output.startswith("postgresql://inopsio_user@127.0.0.1:")
     assert stopped.exit_code == 0 and "stopped" in stopped.output
     assert embedded.running_url(pgdata) is None
     assert "was not running" in stopped_again.output

@@ -15,10 +15,15 @@ from conftest import PROJECT_ROOT, SERVICE_SCHEMAS, connection_to, run_migrate
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
+from migrator.model import services
 from migrator.model.graph import RevisionGraph
 from migrator.model.revision import BackfillStep
+from migrator.ops import seeds
 
 ENVIRONMENTS = ("development", "staging")
+# The services whose data staging needs: roles and the smoke-test account, the product
+# catalogue, the email templates, the workflow definitions and the baseline security policy.
+STAGING_SEEDED = ("auth", "erp", "email", "workflow", "inosec_core")
 
 _CHECKS = """
     SELECT c.conrelid::regclass::text, c.conname, pg_get_expr(c.conbin, c.conrelid)
@@ -45,10 +50,16 @@ def _backfills() -> list[tuple[str, BackfillStep]]:
     ]
 
 
+def _seeded_services(environment: str) -> list[str]:
+    return [path.parent.parent.name for path in seeds.seed_files(PROJECT_ROOT, environment)]
+
+
 def _seeded(project: Path, url: URL, environment: str) -> None:
     result = run_migrate("up", "--env", environment, project=project, url=url)
     assert result.exit_code == 0, result.output
-    assert f"seeds ({environment}) loaded" in result.output
+    # Every seed file of the environment loads on a database at head.
+    loaded = ", ".join(_seeded_services(environment))
+    assert f"seeds ({environment}) loaded for {loaded}\n" in result.output
 
 
 def _verbatim(connection: Connection) -> Connection:
@@ -109,6 +120,27 @@ def _not_valid_constraints_that_fail(connection: Connection) -> list[str]:
         finally:
             savepoint.rollback()
     return failing
+
+
+def test_every_service_has_development_seeds() -> None:
+    assert _seeded_services("development") == [service.name for service in services.SERVICES]
+
+
+def test_the_services_staging_needs_have_staging_seeds() -> None:
+    assert sorted(_seeded_services("staging")) == sorted(STAGING_SEEDED)
+
+
+def test_up_of_one_service_says_which_seeds_it_skipped_and_why(
+    project: Path, database_url: URL
+) -> None:
+    result = run_migrate("up", "--service", "crm", project=project, url=database_url)
+
+    assert result.exit_code == 0, result.output
+    assert (
+        f"seeds (development) skipped for {', '.join(_seeded_services('development'))}: their "
+        "branches, or those of the services they need, are not at head; `migrate up` brings "
+        "every service to head and loads them"
+    ) in " ".join(result.output.split())
 
 
 def test_the_platform_declares_a_backfill_validation_for_this_test_to_hold() -> None:

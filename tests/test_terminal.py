@@ -15,6 +15,7 @@ import re
 import select
 import struct
 import subprocess
+import sys
 import termios
 import time
 from collections.abc import Iterator
@@ -238,3 +239,12 @@ def test_the_status_table_in_a_terminal_names_its_columns_and_each_service(
     assert header[:4] == ["service", "current", "head", "pending"]
     assert rows["crm"][1] == rows["crm"][2] == head_of("crm") and rows["crm"][3] == "0"
     assert rows["erp"][1] == "-" and rows["erp"][2] == head_of("erp") and rows["erp"][3] != "0"
+
+
+@pytest.mark.parametrize("command", [(), ("health",)], ids=lambda c: " ".join(c))
+def test_help_in_a_terminal_fits_80_columns_and_shows_flags_as_flags(command: tuple) -> None:
+    run = run_in_terminal([sys.executable, "-m", "migrator", *command, "--help"])
+
+    assert run.exit_code == 0, run.output
+    assert run.too_wide == []
+    assert "--no-" not in strip_ansi(run.output)

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
+from migrator import units
 from migrator.config import Settings
 from migrator.database import connect, database_heads
 from migrator.errors import MigratorError
@@ -77,7 +78,13 @@ def run(
                 _pending(connection, settings, graph, scope),
                 _checksums(connection, settings, graph, scope),
                 *(listing.run(connection, in_scope) for listing in _SCOPED_LISTINGS),
-                _LONG_TRANSACTIONS.run(connection, {"limit": long_transaction_seconds}),
+                _LONG_TRANSACTIONS.run(
+                    connection,
+                    {
+                        "limit": long_transaction_seconds,
+                        "limit_text": units.duration(long_transaction_seconds * 1000),
+                    },
+                ),
                 _LOCK_WAITS.run(connection, in_scope),
                 _disk(connection, settings),
             ]
@@ -218,10 +225,10 @@ _LONG_TRANSACTIONS = _Listing(
     "AND datname = current_database() "
     "AND now() - xact_start > make_interval(secs => %(limit)s) ORDER BY age DESC",
     WARNING,
-    "{count} transaction(s) open longer than {limit:.0f}s: they hold locks and stall vacuum, "
+    "{count} transaction(s) open longer than {limit_text}: they hold locks and stall vacuum, "
     "and a migration would queue behind them",
-    "no transaction open longer than {limit:.0f}s",
-    row=lambda r: f"pid {r[0]} {r[1]} ({r[2] or '-'}) open {r[3]}s: {r[4]}",
+    "no transaction open longer than {limit_text}",
+    row=lambda r: f"pid {r[0]} {r[1]} ({r[2] or '-'}) open {units.duration(r[3] * 1000)}: {r[4]}",
     counted=True,
 )
 
@@ -249,9 +256,12 @@ def _disk(connection: Connection, settings: Settings) -> Check:
         return Check(
             "disk",
             WARNING,
-            f"a backup ({size} bytes) would not fit in {folder} ({free} bytes free)",
+            f"a backup ({units.size(size)}) would not fit in {folder} ({units.size(free)} free)",
             figures=figures,
         )
     return Check(
-        "disk", OK, f"database {size} bytes; {free} bytes free for backups", figures=figures
+        "disk",
+        OK,
+        f"database {units.size(size)}; {units.size(free)} free for backups",
+        figures=figures,
     )

@@ -98,6 +98,16 @@ HOUSE_RULES = {
     )
 }
 
+# squawk documents each of its rules on a page of its own, named after the rule.
+SQUAWK_RULE_PAGES = "https://squawkhq.com/docs/"
+
+
+def rule_page(rule: str) -> str | None:
+    """Where a reader learns what a rule asks and why: squawk's page for its rules; the house
+    rules have no page of their own (README's table and `HOUSE_RULES` explain them)."""
+    return None if rule in HOUSE_RULES else SQUAWK_RULE_PAGES + rule
+
+
 # squawk rules the engine makes moot: it sets lock_timeout and statement_timeout on every
 # statement, and require-if-not-exists / require-if-exists say what prefer-robust-stmts says.
 SQUAWK_EXCLUDED = ("require-lock-timeout", "require-statement-timeout", "prefer-robust-stmts")

@@ -18,17 +18,16 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
-from typer.core import TyperGroup
 
 from migrator import logs
-from migrator.cli.console import EventView, err, reports_errors
+from migrator.cli.console import EventView, OneLineSummaries, err, reports_errors
 from migrator.cli.options import Target
 from migrator.context import Context
 from migrator.events import EventSink
 from migrator.interrupts import raise_on_sigterm
 
 
-class _OneLineErrors(TyperGroup):
+class _OneLineErrors(OneLineSummaries):
     """Option and argument mistakes (an unknown option, `--limit abc`) are bad input like any
     other: one `error:` line saying what and where to look, exit 2, instead of click's panel."""
 
@@ -56,16 +55,22 @@ app = typer.Typer(
     cls=_OneLineErrors,
     help="Migrations of the Inopsio platform: nine services, one PostgreSQL, one safe runner.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
 )
 
 
 @dataclass
 class _Logging:
-    """The global --log-format and --log-file options."""
+    """The global --log-format and --log-file options: no event lines unless one is given."""
 
-    log_format: str = "text"
+    log_format: str | None = None
     log_file: Path | None = None
+
+    @property
+    def on_stderr(self) -> bool:
+        """Event lines asked for without a file go to standard error, in place of the
+        console's own lines about the same events."""
+        return self.log_format is not None and self.log_file is None
 
 
 _logging = _Logging()
@@ -74,21 +79,22 @@ _logging = _Logging()
 @app.callback()
 def _global_options(
     log_format: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--log-format",
             envvar="MIGRATE_LOG_FORMAT",
             help="text or json: one line per event (runs, revisions, retries, lock waits, "
-            "batch checkpoints, errors).",
+            "batch checkpoints, errors), to --log-file or else standard error.",
+            show_default=False,
         ),
-    ] = "text",
+    ] = None,
     log_file: Annotated[
         Path | None,
         typer.Option("--log-file", envvar="MIGRATE_LOG_FILE", help="Append the event lines here."),
     ] = None,
 ) -> None:
     """Migrations of the Inopsio platform: nine services, one PostgreSQL, one safe runner."""
-    if log_format not in logs.FORMATS:
+    if log_format is not None and log_format not in logs.FORMATS:
         raise typer.BadParameter(f"--log-format {log_format!r}: use text or json")
     if log_file is not None:
         _check_log_file(log_file)
@@ -111,10 +117,9 @@ def context(target: Target, quiet: bool = False) -> Context:
         environment=target.environment,
         engine_flags=target.engine_flags,
     )
-    json_on_stderr = _logging.log_format == "json" and _logging.log_file is None
-    view = EventView(quiet=quiet or json_on_stderr)
+    view = EventView(quiet=quiet or _logging.on_stderr)
     ctx.events = view
-    if _logging.log_format != "text" or _logging.log_file is not None:
+    if _logging.log_format is not None or _logging.log_file is not None:
         ctx.events = logs.tee(view, _log_lines(ctx))
     return ctx
 
@@ -125,7 +130,7 @@ def _log_lines(ctx: Context) -> EventSink:
         return known.service.name if known else None
 
     return logs.LogLines(
-        _logging.log_file, _logging.log_format, ctx.settings.environment, service_of
+        _logging.log_file, _logging.log_format or "text", ctx.settings.environment, service_of
     )
 
 
@@ -159,4 +164,4 @@ def _leave(code: object) -> NoReturn:
 
 
 # The commands register themselves on `app`.
-from migrator.cli import authoring, reading, server, writing  # noqa: E402, F401
+from migrator.cli import authoring, pictures, reading, server, writing  # noqa: E402, F401

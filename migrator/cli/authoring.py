@@ -3,19 +3,28 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from migrator.cli import app, context
-from migrator.cli.console import out, reports_errors
-from migrator.cli.options import Target, target_options
+from migrator.cli.console import OneLineSummaries, out, reports_errors
+from migrator.cli.options import AsJson, Target, flag, target_options
+from migrator.errors import CheckFailed
 
 deps_app = typer.Typer(
-    help="Cross-service dependencies and their YAML mirror.", no_args_is_help=True
+    help="Cross-service dependencies and their YAML mirror.",
+    no_args_is_help=True,
+    cls=OneLineSummaries,
 )
 app.add_typer(deps_app, name="deps")
+
+Autogenerate = flag(
+    "--autogenerate",
+    "Compare the service's models with the migrated database and write the difference as SQL.",
+)
 
 
 @app.command("new")
@@ -24,13 +33,7 @@ app.add_typer(deps_app, name="deps")
 def new_command(
     service: Annotated[str, typer.Option("--service", "-s", help="The service it belongs to.")],
     message: Annotated[str, typer.Option("--message", "-m", help="What the change does.")],
-    autogenerate: Annotated[
-        bool,
-        typer.Option(
-            help="Compare the service's models with the migrated database and write "
-            "the difference as SQL."
-        ),
-    ] = False,
+    autogenerate: Autogenerate = False,
     depends_on: Annotated[
         list[str] | None,
         typer.Option("--depends-on", help="A revision of another service it needs (repeatable)."),
@@ -83,8 +86,9 @@ def import_sql_command(
     *,
     target: Target,
 ) -> None:
-    """Turn plain-SQL migrations ({id}_{service}_{description}.sql, header comments, BEGIN/
-    COMMIT, rollback/ beside them) into revision files, keeping ids, dependencies and bodies."""
+    """Turn plain-SQL migrations ({id}_{service}_{description}.sql, header comments,
+    BEGIN/COMMIT, rollback/ beside them) into revision files, keeping ids, dependencies and
+    bodies."""
     from migrator.commands import authoring
 
     ctx = context(target)
@@ -95,14 +99,22 @@ def import_sql_command(
 @deps_app.command("check")
 @reports_errors
 @target_options(database=False)
-def deps_check(*, target: Target) -> None:
+def deps_check(json_output: AsJson = False, *, target: Target) -> None:
     """Fail when a revision file breaks the house rules (folder, name, header, unique id) or
     migration-dependencies.yml and the revisions' depends_on disagree."""
     from migrator.commands import authoring
 
     ctx = context(target)
-    count = authoring.deps_check(ctx)
-    out.print(f"{ctx.settings.dependencies_file.name} agrees with {count} revision(s)")
+    try:
+        count = authoring.deps_check(ctx)
+    except CheckFailed as failed:
+        if json_output:
+            out.print_json(json.dumps({"problems": failed.problems, "summary": str(failed)}))
+        raise
+    if json_output:
+        out.print_json(json.dumps({"problems": [], "revisions": count}))
+    else:
+        out.print(f"{ctx.settings.dependencies_file.name} agrees with {count} revision(s)")
 
 
 @deps_app.command("sync")

@@ -8,11 +8,12 @@ import functools
 import textwrap
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from migrator.errors import MigratorError
 from migrator.events import (
@@ -35,6 +36,21 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class OneLineSummaries(TyperGroup):
+    """A group whose command list shows each command's summary as one flowing paragraph.
+
+    A docstring is wrapped at 95 columns in the source; typer's rich help keeps those line
+    breaks in the command list (only a command's own page joins them), so every summary broke
+    after a few words at any width. The first paragraph, its lines joined, becomes the
+    command's short help."""
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        command = super().get_command(ctx, name)
+        if command is not None and command.short_help is None and command.help:
+            command.short_help = " ".join(command.help.split("\n\n")[0].split())
+        return command
 
 
 def say(text: str, indent: str = "    ", style: str | None = None) -> None:

@@ -36,7 +36,16 @@ ServiceName = Annotated[
 Version = Annotated[
     str | None, typer.Option("--version", "-v", help="A revision id, e.g. 20240101_001.")
 ]
-AsSql = Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it.")]
+
+
+def flag(name: str, help: str) -> Any:
+    """A yes-or-no option, named once: typer gives a bool option without a name of its own
+    a `--no-` twin and prints both in the help (`--strict/--no-strict`); named, it is the one
+    flag people type."""
+    return Annotated[bool, typer.Option(name, help=help)]
+
+
+AsSql = flag("--sql", "Print the SQL instead of running it.")
 
 
 def _engine_setting(kind: type, help: str) -> Any:
@@ -57,7 +66,7 @@ LockRetries = _engine_setting(
 LockWait = _engine_setting(
     str, "How long to wait for another migrator to finish (120s; MIGRATE_LOCK_WAIT)."
 )
-AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+AsJson = flag("--json", "Machine-readable output.")
 Environment = Annotated[
     str | None,
     typer.Option(
@@ -77,10 +86,8 @@ Phase = Annotated[
     ),
 ]
 
-Cascade = Annotated[
-    bool, typer.Option("--cascade", help="Also roll back the revisions that depend on it.")
-]
-Yes = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")]
+Cascade = flag("--cascade", "Also roll back the revisions that depend on it.")
+Yes = flag("--yes", "Do not ask for confirmation.")
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from migrator import urls
-from migrator.cli import app, context
+from migrator import units, urls
+from migrator.cli import app, context, formats
 from migrator.cli.console import out, reports_errors, say
 from migrator.cli.options import (
     AsJson,
@@ -23,11 +23,14 @@ from migrator.cli.options import (
     Phase,
     ServiceName,
     Target,
+    flag,
     target_options,
 )
 from migrator.commands import reading
 from migrator.errors import CheckFailed, UsageError
 from migrator.model import render
+
+Strict = flag("--strict", "Exit 1 on warnings too.")
 
 
 @app.command()
@@ -55,9 +58,15 @@ def status(json_output: AsJson = False, *, target: Target) -> None:
         out.print_json(json.dumps(document))
         return
     # Compact enough for 80 columns (CI logs); --json has the full timestamps and actions.
+    # Only "by" may wrap: squeezed, a table would rather cut every column, ids included.
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("service", "current", "head", "pending", "last change", "by"):
-        table.add_column(column, justify="right" if column == "pending" else "left", no_wrap=True)
+        table.add_column(
+            column,
+            justify="right" if column == "pending" else "left",
+            no_wrap=column != "by",
+            overflow="fold",
+        )
     for row in rows:
         pending = str(len(row.status.pending)) if row.status.pending else "[green]0[/green]"
         last = row.last
@@ -88,22 +97,39 @@ def history_command(
     if json_output:
         out.print_json(json.dumps([row.as_json() for row in rows]))
         return
-    # One line a row, like `git log --oneline`, easy to grep; what does not fit the terminal
-    # (who, and the error or note) wraps onto indented lines.
+    # One line a row under a header, like `git log --oneline`, easy to grep; what does not fit
+    # the terminal (who, and the error or note) wraps onto indented lines.
+    if not rows:
+        out.print("no history yet: nothing was applied through this tool")
+        return
+    say(_history_line("when", "revision", "service", "direction", "outcome", "took", "by"))
     colours = {"success": "green", "failed": "red", "rolled_back": "yellow"}
     for row in rows:
         outcome = row.outcome if row.attempt == 1 else f"{row.outcome} (try {row.attempt})"
         state = f"[{row.sqlstate}] " if row.sqlstate else ""
         detail = f"{state}{row.error_message}" if row.error_message else row.note or ""
         say(
-            f"{row.finished_at:%m-%d %H:%M:%S} {row.revision or '-':<12} "
-            f"{row.service or '-':<11} {row.direction:<9} {outcome:<11} "
-            f"{row.duration_ms:>6}ms {row.os_user}@{row.host}  {detail}".rstrip(),
+            _history_line(
+                f"{row.finished_at:%m-%d %H:%M:%S}",
+                row.revision or "-",
+                row.service or "-",
+                row.direction,
+                outcome,
+                units.duration(row.duration_ms),
+                f"{row.os_user}@{row.host}  {detail}",
+            ),
             indent=" " * 15,
             style=colours.get(row.outcome),
         )
-    if not rows:
-        out.print("no history yet: nothing was applied through this tool")
+
+
+def _history_line(
+    when: str, revision: str, service: str, direction: str, outcome: str, took: str, rest: str
+) -> str:
+    """One line of `history`, its columns aligned with the header's."""
+    return (
+        f"{when:<14} {revision:<12} {service:<11} {direction:<9} {outcome:<11} {took:>8} {rest}"
+    ).rstrip()
 
 
 @app.command()
@@ -139,6 +165,7 @@ def plan_command(
         bool, typer.Option("--down", help="The plan `down` would run (a rollback).")
     ] = False,
     cascade: Cascade = False,
+    output_format: formats.PlanFormatOption = formats.PlanFormat.TEXT,
     json_output: AsJson = False,
     *,
     target: Target,
@@ -148,6 +175,7 @@ def plan_command(
     for --approve."""
     from migrator.commands import writing
 
+    output_format = formats.chosen(output_format, json_output)
     ctx = context(target)
     service, version = target.service, target.version
     if rollback:
@@ -156,7 +184,13 @@ def plan_command(
         plan = writing.rollback_plan(ctx, service=service, version=version, cascade=cascade)
     else:
         plan = writing.upgrade_plan(ctx, service=service, version=version, phase=phase)
-    if json_output:
+    flags = f"--env {ctx.settings.environment} " if target.environment else ""
+    approve = f"migrate {'down' if rollback else 'up'} {flags}--approve {plan.hash}"
+    if output_format is formats.PlanFormat.MARKDOWN:
+        policy = writing.rules(ctx).describe()
+        sys.stdout.write(formats.plan_markdown(plan, policy, approve))
+        return
+    if output_format is formats.PlanFormat.JSON:
         document = {
             "hash": plan.hash,
             "direction": plan.direction,
@@ -186,31 +220,34 @@ def plan_command(
             say(line, indent="-- ")
         else:
             out.print(line, markup=False, highlight=False, soft_wrap=True)
-    flags = f"--env {ctx.settings.environment} " if target.environment else ""
-    verb = "down" if rollback else "up"
-    out.print(f"plan {plan.hash}: approve it with `migrate {verb} {flags}--approve {plan.hash}`")
+    out.print(f"plan {plan.hash}: approve it with `{approve}`")
 
 
 @app.command("verify")
 @reports_errors
 @target_options(selection=True, environment=True)
-def verify_command(phase: Phase = None, *, target: Target) -> None:
+def verify_command(phase: Phase = None, json_output: AsJson = False, *, target: Target) -> None:
     """Apply the pending plan, roll it back and apply it again on a scratch copy of the
     database, and report every object the rollback or the second apply gets wrong."""
     from migrator.commands import writing
 
     ctx = context(target, quiet=True)
     plan = writing.upgrade_plan(ctx, service=target.service, version=target.version, phase=phase)
+    differences = reading.verify(ctx, plan).differences if plan else []
+    if json_output:
+        document = {"hash": plan.hash, "revisions": list(plan.revisions)}
+        out.print_json(json.dumps({**document, "differences": differences}))
+    if differences:
+        raise CheckFailed(
+            f"plan {plan.hash} does not roll back cleanly ({len(differences)} "
+            "difference(s)); fix the DOWNGRADE of its revisions",
+            differences,
+        )
+    if json_output:
+        return
     if not plan:
         out.print("nothing pending: nothing to verify")
         return
-    result = reading.verify(ctx, plan)
-    if result.differences:
-        raise CheckFailed(
-            f"plan {plan.hash} does not roll back cleanly ({len(result.differences)} "
-            "difference(s)); fix the DOWNGRADE of its revisions",
-            result.differences,
-        )
     out.print(
         f"plan {plan.hash} ({len(plan.revisions)} revision(s)) applies, rolls back to the same "
         "schema and applies again identically"
@@ -222,7 +259,7 @@ def verify_command(phase: Phase = None, *, target: Target) -> None:
 @target_options()
 def health_command(
     service: ServiceName = None,
-    strict: Annotated[bool, typer.Option(help="Exit 1 on warnings too.")] = False,
+    strict: Strict = False,
     long_transaction: Annotated[
         str, typer.Option(help="A transaction open longer than this is reported.")
     ] = "5min",
@@ -258,17 +295,23 @@ def health_command(
 @app.command("drift")
 @reports_errors
 @target_options()
-def drift_command(service: ServiceName = None, *, target: Target) -> None:
+def drift_command(
+    service: ServiceName = None, json_output: AsJson = False, *, target: Target
+) -> None:
     """Replay the applied migrations into a scratch database and report every object of the
     live database that differs (tables, columns, defaults, constraints, indexes, views,
     functions, triggers, sequences). Exit 1 when anything does; the live database is only
     read."""
     found = reading.drift(context(target, quiet=True), service)
-    for line in found:
-        out.print(escape(line))
+    if json_output:
+        out.print_json(json.dumps({"differences": found}))
+    else:
+        for line in found:
+            out.print(escape(line))
     if found:
         raise CheckFailed(f"{len(found)} difference(s) between the migrations and the database", [])
-    out.print("no drift: the database is what its migrations build")
+    if not json_output:
+        out.print("no drift: the database is what its migrations build")
 
 
 @app.command("metrics")
@@ -308,17 +351,24 @@ def lint_command(
         str | None,
         typer.Option(help="PostgreSQL major version to lint for (default: the database's)."),
     ] = None,
+    output_format: formats.LintFormatOption = formats.LintFormat.TEXT,
     json_output: AsJson = False,
     *,
     target: Target,
 ) -> None:
     """Lint the revisions' UPGRADE and DOWNGRADE SQL with squawk and the house rules; exit 1
     when an error is not accepted in writing."""
+    output_format = formats.chosen(output_format, json_output)
     ctx = context(target)
     report = reading.lint(ctx, paths or [], service, pg_version)
     root = ctx.settings.project_root
-    if json_output:
+    if output_format is formats.LintFormat.JSON:
         out.print_json(json.dumps([finding.as_json(root) for finding in report.findings]))
+    elif output_format is formats.LintFormat.SARIF:
+        out.print_json(json.dumps(formats.sarif(report.findings, root)))
+    elif output_format is formats.LintFormat.GITHUB:
+        for line in formats.github_annotations(report.findings, root):
+            sys.stdout.write(line + "\n")
     else:
         colours = {"error": "red", "warning": "yellow"}
         for finding in report.findings:
@@ -331,5 +381,5 @@ def lint_command(
     )
     if report.errors:
         raise CheckFailed(summary, [])
-    if not json_output:
+    if output_format in (formats.LintFormat.TEXT, formats.LintFormat.GITHUB):
         say(summary)

@@ -7,11 +7,13 @@ import typer
 
 from migrator import urls
 from migrator.cli import app, context
-from migrator.cli.console import out, reports_errors
+from migrator.cli.console import OneLineSummaries, out, reports_errors
 from migrator.cli.options import Target, target_options
 
 db_app = typer.Typer(
-    help="The embedded PostgreSQL used when no database is configured.", no_args_is_help=True
+    help="The embedded PostgreSQL used when no database is configured.",
+    no_args_is_help=True,
+    cls=OneLineSummaries,
 )
 app.add_typer(db_app, name="db")
 

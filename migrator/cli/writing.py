@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from migrator import urls
+from migrator import units, urls
 from migrator.cli import app, context
-from migrator.cli.console import err, out, reports_errors
+from migrator.cli.console import OneLineSummaries, err, out, reports_errors
 from migrator.cli.options import (
     Approve,
     AsJson,
@@ -24,6 +24,7 @@ from migrator.cli.options import (
     Phase,
     Target,
     Yes,
+    flag,
     target_options,
 )
 from migrator.context import Context
@@ -32,10 +33,14 @@ from migrator.errors import UsageError
 if TYPE_CHECKING:
     from migrator.commands import writing
 
-backup_app = typer.Typer(help="Backups with pg_dump.", invoke_without_command=True)
+backup_app = typer.Typer(
+    help="Backups with pg_dump.", invoke_without_command=True, cls=OneLineSummaries
+)
 app.add_typer(backup_app, name="backup")
-dev_app = typer.Typer(help="Development conveniences.", no_args_is_help=True)
+dev_app = typer.Typer(help="Development conveniences.", no_args_is_help=True, cls=OneLineSummaries)
 app.add_typer(dev_app, name="dev")
+
+Drop = flag("--drop", "Drop them all.")
 
 
 def _announce_policy(ctx: Context) -> None:
@@ -154,7 +159,7 @@ def backup_command(typer_context: typer.Context, *, target: Target) -> None:
     if typer_context.invoked_subcommand is not None:
         return
     made = writing.backup_now(context(target))
-    out.print(f"backup written: {made.path} ({made.size} bytes, mode 0600)", soft_wrap=True)
+    out.print(f"backup written: {made.path} ({units.size(made.size)}, mode 0600)", soft_wrap=True)
 
 
 @backup_app.command("list")
@@ -181,7 +186,7 @@ def backup_list(json_output: AsJson = False, *, target: Target) -> None:
         return
     for item in found:
         out.print(
-            f"{item.created:%Y-%m-%d %H:%M:%S}  {item.environment:<12} {item.size:>12} B  "
+            f"{item.created:%Y-%m-%d %H:%M:%S}  {item.environment:<12} {units.size(item.size):>9}  "
             f"{item.path}",
             soft_wrap=True,
         )
@@ -250,7 +255,7 @@ def dev_reset(yes: Yes = False, *, target: Target) -> None:
 @reports_errors
 @target_options()
 def dev_templates(
-    drop: Annotated[bool, typer.Option("--drop", help="Drop them all.")] = False,
+    drop: Drop = False,
     *,
     target: Target,
 ) -> None:

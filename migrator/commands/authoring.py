@@ -32,8 +32,9 @@ def new_revision(
     depends_on: Iterable[str] = (),
 ) -> Path | None:
     """Write the next revision of `service`: an empty template, or (with `autogenerate`) the
-    SQL that turns the migrated database into what the service's models describe. Returns the
-    file written, or None when autogenerate found nothing to change."""
+    SQL that turns the migrated database into what the service's models describe, and list it
+    in the YAML mirror, so that `deps check` passes at once. Returns the file written, or None
+    when autogenerate found nothing to change."""
     refuse_unusable_message(message)
     settings, graph = ctx.settings, ctx.graph
     chosen = services.resolve(service)
@@ -91,8 +92,7 @@ def new_revision(
         )
         assert script is not None
         path = Path(script.path)
-    if needs:
-        deps_sync(ctx)
+    deps_sync(ctx)
     return path
 
 

@@ -18,9 +18,11 @@ def _refuse_unless_embedded(ctx: Context) -> None:
 
 
 def start(ctx: Context) -> URL:
-    """Start the embedded server (if it is not running) and create its database."""
+    """Start the embedded server (if it is not running) and create its database; returns the
+    URL people and services use: the application login on 127.0.0.1."""
     _refuse_unless_embedded(ctx)
-    return ctx.url
+    database = str(ctx.url.database)  # starting the server and creating it if needed
+    return embedded.app_url(embedded.data_dir(ctx.settings.project_root), database)
 
 
 def stop(ctx: Context) -> bool:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from migrator import database
 from migrator.context import Context
 from migrator.errors import CheckFailed, MigratorError, UsageError
-from migrator.events import Event, StepFinished, log_event
+from migrator.events import Event, SeedsSkipped, StepFinished, log_event
 from migrator.model import plan as planning
 from migrator.model import services
 from migrator.model.plan import Plan
@@ -183,7 +183,8 @@ def run_plan(
 def load_seeds(ctx: Context, rules: policy.Policy) -> list[Path]:
     """The policy's seeds, for every service whose branch is at head, and so are the branches
     of the services it depends on (a seed may refer to their seeds' rows: crm's customers to
-    auth's users; `up --service crm` leaves auth's later revisions, and so its seeds, out)."""
+    auth's users; `up --service crm` leaves auth's later revisions, and so its seeds, out).
+    The services left out are told as an event, to the terminal or to a service's log."""
     if not rules.seeds or not seeds.seed_files(ctx.settings.project_root, rules.seeds):
         return []
     graph = ctx.graph
@@ -192,7 +193,10 @@ def load_seeds(ctx: Context, rules: policy.Policy) -> list[Path]:
         rows = graph.status(database.database_heads(connection, ctx.settings))
         at_head = {row.service.name for row in rows if row.head and not row.pending}
         ready = {row.service.name for row in rows if _services_needed(ctx, row.service) <= at_head}
-        return seeds.load(connection, ctx.settings.project_root, rules.seeds, ready)
+        seeding = seeds.load(connection, ctx.settings.project_root, rules.seeds, ready)
+    if seeding.skipped:
+        ctx.events(SeedsSkipped(rules.seeds, tuple(seeding.skipped)))
+    return seeding.ran
 
 
 def _services_needed(ctx: Context, service: services.Service) -> set[str]:

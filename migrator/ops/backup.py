@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from migrator import urls
+from migrator import units, urls
 from migrator.config import Settings
 from migrator.database import connect
 from migrator.errors import MigratorError, UsageError
@@ -77,8 +77,9 @@ def _ensure_room(settings: Settings, url: URL) -> None:
     free = shutil.disk_usage(folder).free
     if free - needed < settings.backup_reserve_bytes:
         raise BackupError(
-            f"a backup of {urls.redacted(url)} ({_human(needed)}) would not fit in {folder}: "
-            f"{_human(free)} free, and {_human(settings.backup_reserve_bytes)} must stay free "
+            f"a backup of {urls.redacted(url)} ({units.size(needed)}) would not fit in "
+            f"{folder}: {units.size(free)} free, and "
+            f"{units.size(settings.backup_reserve_bytes)} must stay free "
             "(backup_reserve). Free disk space, point backup_dir elsewhere, or lower "
             "backup_reserve; nothing was migrated"
         )
@@ -250,12 +251,3 @@ def restore(settings: Settings, url: URL, path: Path, note: str | None = None) -
         first=f"{keep}; {drops}",
         last=put_back,
     )
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"

@@ -5,11 +5,13 @@ migrations, service by service, each file in one transaction and only for servic
 branch is at head, so a seed never meets a table its revision has not created yet, and whose
 dependencies' branches are at head too, so that the seeds a seed refers to (crm's customers
 name auth's users) ran before it. Seed files must be idempotent (`INSERT ... ON CONFLICT DO
-NOTHING`), because they run after every `up`.
+NOTHING`), because they run after every `up`. Those left out are reported, not silently
+passed over.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Connection
@@ -29,11 +31,21 @@ def seed_files(project_root: Path, which: str) -> list[Path]:
     return [path for path in paths if path.is_file()]
 
 
-def load(connection: Connection, project_root: Path, which: str, at_head: set[str]) -> list[Path]:
-    """Run the `which` seeds of the services in `at_head`; returns the files run."""
-    ran = []
+@dataclass
+class Seeding:
+    """What a load did: the files run, and the services whose seeds were left out."""
+
+    ran: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def load(connection: Connection, project_root: Path, which: str, at_head: set[str]) -> Seeding:
+    """Run the `which` seeds of the services in `at_head`; the others are left out."""
+    seeding = Seeding()
     for path in seed_files(project_root, which):
-        if path.parent.parent.name not in at_head:
+        service = path.parent.parent.name
+        if service not in at_head:
+            seeding.skipped.append(service)
             continue
         try:
             statements = sql.split(path.read_text())
@@ -50,5 +62,5 @@ def load(connection: Connection, project_root: Path, which: str, at_head: set[st
                 f"{str(getattr(error, 'orig', error)).strip().splitlines()[0]}; fix the seed file "
                 "(the migrations stay applied)"
             ) from error
-        ran.append(path)
-    return ran
+        seeding.ran.append(path)
+    return seeding

@@ -23,7 +23,6 @@ from pglast import ast, enums
 from pglast.stream import IndentedStream
 
 from migrator.config import Settings
-from migrator.errors import UsageError
 from migrator.model import guards, services, template
 from migrator.model import tables as models
 from migrator.model.graph import RevisionGraph
@@ -71,9 +70,9 @@ def _make_rerunnable(node: ast.Node) -> None:
                 command.missing_ok = True
 
 
-def _service_of(script: MigrationScript) -> services.Service:
+def _service_of(script: MigrationScript) -> services.Service | None:
     """The service a new revision belongs to: from `--head crm@head`, or the branch label and
-    version folder of a service's first revision."""
+    version folder of a service's first revision; None when nothing names one."""
     head = script.head or ""
     if "@" in head:
         return services.resolve(head.split("@", 1)[0])
@@ -83,19 +82,22 @@ def _service_of(script: MigrationScript) -> services.Service:
             return found
     for label in script.branch_label or ():
         return services.resolve(label)
-    raise UsageError(
-        "say which service the revision is for: `--head <service>@head` (or `migrate new "
-        "--service <service>`)"
-    )
+    return None
 
 
 def revision_hook(settings: Settings, say: Callable[[str], None]) -> Callable[..., None]:
     """Alembic's process_revision_directives for autogenerate: house id, header and SQL; an
-    empty diff writes nothing."""
+    empty diff writes nothing.
+
+    Without a service (`alembic check`, which compares every service, or a revision without
+    `--head <service>@head`) Alembic's directives stay as Alembic made them: check reports
+    every difference, and a revision stops at Alembic's own request to name the head."""
 
     def process(context: MigrationContext, revision: Any, directives: list) -> None:
         script: MigrationScript = directives[0]
         service = _service_of(script)
+        if service is None:
+            return
         if script.upgrade_ops is not None and script.upgrade_ops.is_empty():
             directives[:] = []
             say(f"{service.name}: the models and the database agree; no revision written")
