@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_reset.py
 	$(BIN)/python bench/bench_backfill.py
 	$(BIN)/python bench/bench_lock_wait.py
+	$(BIN)/python bench/bench_impact.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -94,7 +94,7 @@ def parse_size(value: str | int, name: str) -> int:
     return round(amount * _SIZE_UNITS[unit])
 
 
-def _parse_count(value: str | int, name: str) -> int:
+def parse_count(value: str | int, name: str) -> int:
     """A whole number of at least 1; `true` or 2.5 in pyproject.toml are mistakes, not 1 and 2."""
     try:
         count = int(value) if isinstance(value, int | str) and not isinstance(value, bool) else 0
@@ -109,7 +109,7 @@ def _parse_count(value: str | int, name: str) -> int:
 _ENGINE_SOURCES = {
     "lock_timeout": ("lock_timeout_ms", parse_duration_ms),
     "statement_timeout": ("statement_timeout_ms", parse_duration_ms),
-    "lock_retries": ("lock_retries", _parse_count),
+    "lock_retries": ("lock_retries", parse_count),
     "retry_backoff": ("retry_backoff_ms", parse_duration_ms),
     "lock_wait": ("lock_wait_ms", parse_duration_ms),
     "exclusive_lock_timeout": ("exclusive_lock_timeout_ms", parse_duration_ms),
@@ -261,7 +261,7 @@ def load_settings(
     )
     return Settings(
         backup_dir=backup_dir if backup_dir.is_absolute() else root / backup_dir,
-        backup_keep=_parse_count(from_file.get("backup_keep", Settings.backup_keep), "backup_keep"),
+        backup_keep=parse_count(from_file.get("backup_keep", Settings.backup_keep), "backup_keep"),
         backup_reserve_bytes=parse_size(
             from_file.get("backup_reserve", Settings.backup_reserve_bytes), "backup_reserve"
         ),

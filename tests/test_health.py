@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 from pathlib import Path
 
-from conftest import connection_to, run_migrate, wait_for_server
+from conftest import (
+    MIGRATOR_WAITS,
+    add_revision,
+    connection_to,
+    head_of,
+    migrate_process,
+    run_migrate,
+    wait_for_server,
+)
 from sqlalchemy.engine import URL
 
 
@@ -124,6 +133,60 @@ def test_a_long_open_transaction_and_its_lock_wait_are_reported(database_url: UR
     assert checks["long-transactions"]["status"] == "warning"
     assert checks["lock-waits"]["status"] == "warning"
     assert "erp.products" in checks["lock-waits"]["details"][0]
+
+
+def test_a_running_migration_shows_its_statement_what_it_waits_for_and_whom_it_blocks(
+    project: Path, database_url: URL
+) -> None:
+    add_revision(
+        project,
+        "auth",
+        "20240601_001",
+        down_revision=head_of("auth"),
+        upgrade="ALTER TABLE auth.users ADD COLUMN nickname text;",
+        settings='lock_timeout = "30s"\n',  # waits, rather than retrying, while we look
+    )
+    run_migrate("up", "--version", head_of("auth"), project=project, url=database_url)
+    holder = connection_to(database_url)
+    holder_pid = holder.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    holder.exec_driver_sql("SELECT count(*) FROM auth.users").scalar()  # ACCESS SHARE, held
+    migration = subprocess.Popen(
+        migrate_process("up", "--service", "auth", project=project, url=database_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    reader_pid: list[int] = []
+
+    def read_behind_the_migration() -> None:
+        with connection_to(database_url) as reader:
+            reader_pid.append(reader.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+            reader.exec_driver_sql("SELECT count(*) FROM auth.users").scalar()
+
+    reader = threading.Thread(target=read_behind_the_migration)
+    try:
+        wait_for_server(database_url, MIGRATOR_WAITS)
+        reader.start()
+        wait_for_server(
+            database_url,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name <> 'inopsio-migrator' "
+            "AND cardinality(pg_blocking_pids(pid)) > 0",
+        )
+        _, checks = _health(database_url, project=project)  # 1: the revision is pending
+    finally:
+        holder.rollback()
+        holder.close()
+        output = migration.communicate(timeout=60)[0].decode()
+        reader.join()
+
+    assert migration.returncode == 0, output
+    running = checks["running-migration"]
+    assert running["status"] == "warning"
+    [found] = running["figures"]["running"]
+    assert (found["revision"], found["service"]) == ("20240601_001", "auth")
+    assert found["statement"] == "ALTER TABLE auth.users ADD COLUMN nickname text"
+    assert (found["wait_event_type"], found["waits_for"]) == ("Lock", [holder_pid])
+    assert [blocked["pid"] for blocked in found["blocks"]] == reader_pid
+    assert f"waits for Lock/relation held by pid {holder_pid}" in running["details"][0]
 
 
 def test_drift_names_a_column_an_index_and_a_constraint_changed_by_hand(

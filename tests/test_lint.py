@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import add_revision, run_migrate
+from conftest import PROJECT_ROOT, add_revision, head_of, run_migrate
+from sqlalchemy.engine import URL
+
+from migrator.checks.lint import HOUSE_RULES
 
 ERP_HEAD = "20240101_004"
 
@@ -156,3 +159,60 @@ def test_the_text_output_names_file_and_line_and_exits_1_on_errors(project: Path
     assert result.exit_code == 1
     assert "services/erp/versions/20240601_001_erp_test.py:" in result.output
     assert "error no-transaction-control" in result.output
+
+
+def _parcels_indexed_in_development(project: Path, url: URL) -> None:
+    """erp.parcels of about 3 MB applied, then a pending plain CREATE INDEX on it, in a
+    development environment where large means above 2 MB."""
+    path = project / "pyproject.toml"
+    path.write_text(
+        path.read_text()
+        + '\n[tool.migrator.environments.development]\nwindow_threshold_bytes = "2MB"\n'
+    )
+    add_revision(
+        project,
+        "erp",
+        "20240601_001",
+        down_revision=head_of("erp"),
+        upgrade="CREATE TABLE erp.parcels (id bigint PRIMARY KEY, label text NOT NULL);\n"
+        "INSERT INTO erp.parcels SELECT n, repeat('x', 100) FROM generate_series(1, 20000) n;",
+    )
+    assert run_migrate("up", "--service", "erp", project=project, url=url).exit_code == 0
+    add_revision(
+        project,
+        "erp",
+        "20240601_002",
+        down_revision="20240601_001",
+        upgrade="CREATE INDEX IF NOT EXISTS parcels_label_idx ON erp.parcels (label);",
+    )
+
+
+def test_a_pending_blocking_statement_on_a_large_table_of_the_database_is_a_warning(
+    project: Path, database_url: URL
+) -> None:
+    _parcels_indexed_in_development(project, database_url)
+
+    result = run_migrate("lint", "--json", project=project, url=database_url)
+
+    [found] = [f for f in json.loads(result.stdout) if f["rule"] == "blocking-on-large-table"]
+    assert result.exit_code == 0, result.output
+    assert found["revision"] == "20240601_002" and found["severity"] == "warning"
+    assert "takes SHARE and builds erp.parcels" in found["message"]
+    assert "larger than 2.0 MB" in found["message"]
+
+
+def test_the_size_rule_is_off_without_a_database(project: Path, database_url: URL) -> None:
+    _parcels_indexed_in_development(project, database_url)
+
+    code, findings = _lint(project)
+
+    assert code == 0
+    assert "blocking-on-large-table" not in {finding["rule"] for finding in findings}
+
+
+def test_readme_tables_every_house_rule_as_lint_knows_it() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+
+    for rule in HOUSE_RULES.values():
+        row = f"| `{rule.name}` | {rule.severity} | {rule.what} | {rule.why} | {rule.instead} |"
+        assert row in readme, rule.name

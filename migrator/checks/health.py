@@ -4,7 +4,8 @@ Operators ask it before a deploy, and services use it as a readiness probe (`--s
 checks only crm and what crm depends on): the database answers, every branch is at head, the
 applied revisions match their files, no index was left INVALID and no constraint NOT VALID, no
 transaction has been open for too long, nothing waits for a lock on the services' tables, and
-a backup would fit on the disk.
+a backup would fit on the disk. While a migration runs, it says which revision, its statement
+and for how long, what it waits for and which sessions queue behind it.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from sqlalchemy.engine import URL
 
 from migrator import units
 from migrator.config import Settings
-from migrator.database import connect, database_heads
+from migrator.database import APPLICATION_NAME, connect, database_heads
 from migrator.errors import MigratorError
 from migrator.model import services
 from migrator.model.graph import RevisionGraph
-from migrator.run import validation
+from migrator.ops.policy import Load
+from migrator.run import history, validation
 
 OK, WARNING, FAILING = "ok", "warning", "failing"
 
@@ -86,6 +88,7 @@ def run(
                     },
                 ),
                 _LOCK_WAITS.run(connection, in_scope),
+                _running_migrations(connection, settings),
                 _disk(connection, settings),
             ]
     except MigratorError as error:
@@ -265,3 +268,169 @@ def _disk(connection: Connection, settings: Settings) -> Check:
         f"database {units.size(size)}; {units.size(free)} free for backups",
         figures=figures,
     )
+
+
+# The label the runner puts before a revision's batch: `/* migrator: upgrade <rev> (<service>) */`.
+_LABEL, _LABEL_END = "/* migrator: ", " */"
+# A migration's session: labelled, or the migrator's own session holding a two-key advisory
+# lock (the migration lock) while it runs a statement outside a batch.
+_MIGRATIONS = (
+    "SELECT a.pid, a.query, a.wait_event_type, a.wait_event, pg_blocking_pids(a.pid), "
+    "extract(epoch FROM now() - a.query_start) FROM pg_stat_activity a "
+    "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.state <> 'idle' "
+    "AND (a.query LIKE '/* migrator: %%' OR (a.application_name = %(application)s AND EXISTS ("
+    "SELECT FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted "
+    "AND l.objsubid = 2))) ORDER BY a.pid"
+)
+_BLOCKED = (
+    "SELECT pid, application_name, query_start FROM pg_stat_activity "
+    "WHERE %(pid)s = ANY(pg_blocking_pids(pid)) ORDER BY query_start"
+)
+_STATEMENT_CHARS = 120
+
+
+def _running_migrations(connection: Connection, settings: Settings) -> Check:
+    """Each migration under way: its revision, statement and duration, the sessions it waits
+    for and those that queue behind it (pg_blocking_pids), so an operator sees at once whether
+    to wait, or whom to stop."""
+    found = [
+        _running(connection, settings, row)
+        for row in _rows(connection, _MIGRATIONS, {"application": APPLICATION_NAME})
+    ]
+    if not found:
+        return Check("running-migration", OK, "no migration running", figures={"running": []})
+    stuck = any(run["waits_for"] or run["blocks"] for run in found)
+    return Check(
+        "running-migration",
+        WARNING if stuck else OK,
+        f"{len(found)} migration(s) running"
+        + (": waiting for a lock, or blocking other sessions" if stuck else ""),
+        [_described(run) for run in found],
+        {"running": found},
+    )
+
+
+def _running(connection: Connection, settings: Settings, row: Any) -> dict[str, Any]:
+    pid, query, wait_type, wait_event, waits_for, seconds = row
+    revision, service = _labelled(query) or _latest_try(connection, settings.tool_schema)
+    blocked = _rows(connection, _BLOCKED, {"pid": pid})
+    return {
+        "revision": revision,
+        "service": service,
+        "pid": pid,
+        "statement": _statement(query),
+        "seconds": round(float(seconds or 0), 1),
+        "wait_event_type": wait_type,
+        "wait_event": wait_event,
+        "waits_for": list(waits_for),
+        "blocks": [
+            {
+                "pid": other,
+                "application_name": application,
+                "query_start": started.isoformat() if started else None,
+            }
+            for other, application, started in blocked
+        ],
+    }
+
+
+def _labelled(query: str) -> tuple[str, str] | None:
+    """The revision and service of a labelled batch."""
+    if not query.startswith(_LABEL) or _LABEL_END not in query:
+        return None
+    words = query[len(_LABEL) : query.index(_LABEL_END)].split()
+    return (words[1], words[2].strip("()")) if len(words) == 3 else None
+
+
+def _latest_try(connection: Connection, schema: str) -> tuple[str, str]:
+    """The revision whose try the history shows running (a statement outside a batch carries
+    no label)."""
+    table = f'"{schema}".{history.HISTORY_TABLE}'
+    row = None
+    if connection.exec_driver_sql("SELECT to_regclass(%s)", (table,)).scalar():
+        row = connection.exec_driver_sql(
+            f"SELECT revision, service FROM {table} WHERE outcome = 'running' "
+            "ORDER BY id DESC LIMIT 1"
+        ).first()
+    connection.commit()
+    return (row[0], row[1]) if row else ("?", "?")
+
+
+def _statement(query: str) -> str:
+    """The revision's statements in the session's query, without the batch's bookkeeping; the
+    text as it stands when PostgreSQL cut it short (track_activity_query_size) and it does
+    not parse."""
+    from migrator.model import sql as parsing  # the parser, only while a migration runs
+
+    try:
+        kept = []
+        for raw, _ in parsing.located(query):
+            start = raw.stmt_location or 0
+            end = start + raw.stmt_len if raw.stmt_len else len(query)
+            if not _bookkeeping(raw.stmt):
+                kept.append(query[start:end].strip())
+    except parsing.SqlError:
+        kept = [query]
+    text = " ".join("; ".join(kept).split())
+    if text.startswith(_LABEL):
+        text = text[text.index(_LABEL_END) + len(_LABEL_END) :].strip()
+    return text if len(text) <= _STATEMENT_CHARS else text[: _STATEMENT_CHARS - 1] + "…"
+
+
+def _bookkeeping(node: Any) -> bool:
+    """What the runner adds around a revision's statements: transaction control, SET LOCAL,
+    the history rows' EXECUTE, and `SELECT set_config(...)` for the revision's timeouts."""
+    from pglast import ast
+
+    if isinstance(node, ast.TransactionStmt | ast.VariableSetStmt | ast.ExecuteStmt):
+        return True
+    return (
+        isinstance(node, ast.SelectStmt)
+        and not node.fromClause
+        and bool(node.targetList)
+        and all(
+            isinstance(target.val, ast.FuncCall)
+            and [name.sval for name in target.val.funcname] == ["set_config"]
+            for target in node.targetList
+        )
+    )
+
+
+def _described(run: dict[str, Any]) -> str:
+    line = (
+        f"{run['revision']} ({run['service']}) pid {run['pid']}, running "
+        f"{units.duration(run['seconds'] * 1000)}: {run['statement']}"
+    )
+    if run["waits_for"]:
+        pids = ", ".join(map(str, run["waits_for"]))
+        line += f"; waits for {run['wait_event_type']}/{run['wait_event']} held by pid {pids}"
+    if run["blocks"]:
+        line += "; blocks " + ", ".join(
+            f"pid {other['pid']} ({other['application_name'] or '-'}, since "
+            f"{other['query_start'] or '?'})"
+            for other in run["blocks"]
+        )
+    return line
+
+
+def load(connection: Connection) -> Load:
+    """How busy the database is now: its active sessions (ours not counted) and the
+    transactions it ended over one second."""
+
+    def transactions() -> int:
+        count = connection.exec_driver_sql(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        ).scalar()
+        connection.commit()
+        return int(count or 0)
+
+    active = connection.exec_driver_sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+        "AND datname = current_database() AND pid <> pg_backend_pid()"
+    ).scalar()
+    connection.commit()
+    first, started = transactions(), time.perf_counter()
+    time.sleep(1)
+    last, elapsed = transactions(), time.perf_counter() - started
+    return Load(int(active or 0), max(last - first, 0) / elapsed)

@@ -18,19 +18,26 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pglast import ast
 from pglast.visitors import Visitor
 
+from migrator import units
 from migrator.config import Settings, pyproject_settings
 from migrator.errors import MigratorError
 from migrator.model import guards, services, sql
 from migrator.model import revision as revision_model
 from migrator.model.graph import RevisionGraph
+from migrator.model.impact import LOCK_MODES, SHARE
 from migrator.model.revision import Revision
+
+if TYPE_CHECKING:
+    from migrator.checks.impact import RevisionImpact
+    from migrator.model.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -95,8 +102,24 @@ HOUSE_RULES = {
             "add the creating revision to depends_on (and migration-dependencies.yml: "
             "`migrate deps sync`)",
         ),
+        Rule(
+            "blocking-on-large-table",
+            "warning",
+            "a pending statement blocks writes (or reads and writes) while it scans, rewrites or "
+            "indexes a table that is large on the connected database",
+            "every write to that table waits for the whole scan or rewrite: seconds to hours of "
+            "errors and timeouts in the services, where an empty development table showed "
+            "nothing",
+            "CREATE INDEX CONCURRENTLY; constraints NOT VALID, then VALIDATE CONSTRAINT; a "
+            "CHECK (col IS NOT NULL) validated before SET NOT NULL; new columns without volatile "
+            "defaults, filled by a batched backfill; or run it in a maintenance window",
+        ),
     )
 }
+
+# A table this large takes seconds to scan on a busy server; an environment's own
+# window_threshold_bytes, when set, says what large means there.
+LARGE_TABLE_BYTES = 100 * 1024 * 1024
 
 # squawk documents each of its rules on a page of its own, named after the rule.
 SQUAWK_RULE_PAGES = "https://squawkhq.com/docs/"
@@ -160,8 +183,10 @@ def lint(
     graph: RevisionGraph,
     revisions: list[str],
     pg_version: str,
+    on_the_database: Iterable[Finding] = (),
 ) -> list[Finding]:
-    """Every finding of the given revisions, each marked accepted where a reason says so."""
+    """Every finding of the given revisions, each marked accepted where a reason says so;
+    `on_the_database` are those only the connected database can tell (table sizes)."""
     project_accept = pyproject_settings(settings.project_root).get("lint", {}).get("accept", {})
     creators = _creators(graph)
     file_problems = guards.problems_by_file(settings.project_root)
@@ -176,6 +201,7 @@ def lint(
     for name, excluded in (("UPGRADE", ()), ("DOWNGRADE", SQUAWK_EXCLUDED_IN_DOWNGRADES)):
         chosen = [body for body in bodies if body.name == name]
         findings += _squawk(chosen, pg_version, SQUAWK_EXCLUDED + excluded, upgrades)
+    findings += on_the_database
     accepted_by_file = {graph[rev].path: graph[rev].lint_accept for rev in revisions}
     result = []
     for finding in findings:
@@ -184,6 +210,47 @@ def lint(
         )
         result.append(_with(finding, accepted=reason) if reason else finding)
     return sorted(result, key=lambda f: (str(f.path), f.line, f.rule))
+
+
+def blocking_on_large_tables(
+    plan: Plan, impacts: list[RevisionImpact], revisions: list[str], threshold: int
+) -> list[Finding]:
+    """The pending statements of `revisions` that hold writes back while they work through a
+    table above `threshold` bytes, as the connected database has it now."""
+    rule = HOUSE_RULES["blocking-on-large-table"]
+    found = []
+    for item, impact in zip(plan.items, impacts, strict=True):
+        if item.id not in revisions:
+            continue
+        statements = [statement for step in item.steps for statement in step.statements]
+        for statement, estimated in zip(statements, impact.statements, strict=True):
+            blocking = [
+                lock
+                for lock in estimated.impact.locks
+                if LOCK_MODES.index(lock.mode) >= LOCK_MODES.index(SHARE)
+            ]
+            large = [
+                size
+                for size in estimated.sizes
+                if size.table in estimated.impact.worked_tables and size.bytes > threshold
+            ]
+            if not blocking or estimated.impact.work == "catalog" or not large:
+                continue
+            tables = ", ".join(f"{size.table} ({units.size(size.bytes)})" for size in large)
+            modes = ", ".join(sorted({lock.mode for lock in blocking}, key=LOCK_MODES.index))
+            found.append(
+                Finding(
+                    rule.name,
+                    rule.severity,
+                    item.revision.path,
+                    statement.line,
+                    item.id,
+                    f"{estimated.impact.kind} takes {modes} and {estimated.impact.work}s "
+                    f"{tables}, larger than {units.size(threshold)}",
+                    rule.instead,
+                )
+            )
+    return found
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from migrator import __version__
+from migrator import __version__, units
 from migrator.errors import UsageError
 from migrator.model import render
 
 if TYPE_CHECKING:
+    from migrator.checks.impact import EstimatedStatement, RevisionImpact
     from migrator.checks.lint import Finding
     from migrator.model.plan import Plan
 
@@ -157,9 +158,11 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def plan_markdown(plan: Plan, policy: str, approve: str) -> str:
+def plan_markdown(
+    plan: Plan, policy: str, approve: str, impacts: list[RevisionImpact] | None = None
+) -> str:
     """The plan for a pull request's comment: its hash, the environment's policy, then each
-    revision with its service, file and direction, and the statements it runs."""
+    revision with its service, file and direction, the statements it runs and their impact."""
     lines = [
         f"### Migration plan `{plan.hash}`",
         "",
@@ -189,5 +192,36 @@ def plan_markdown(plan: Plan, policy: str, approve: str) -> str:
             continue
         fence = _fence("\n".join(sql))
         lines += [f"{fence}sql", *sql, fence]
+        if impacts:
+            found = impacts[number - 1]
+            lines += ["", f"Impact: **{impact_summary(found)}**", ""]
+            lines += [f"- {impact_statement(statement)}" for statement in found.statements]
     lines += ["", f"Approve it with `{approve}`."]
     return "\n".join(lines) + "\n"
+
+
+def impact_summary(revision: RevisionImpact) -> str:
+    """`blocks writes: strongest lock SHARE, held ~2.1 s`."""
+    seconds = revision.longest_lock_seconds
+    held = "for an unknown time" if seconds is None else f"~{units.duration(seconds * 1000)}"
+    if revision.strongest_lock is None:
+        return f"{revision.verdict}: no table lock"
+    return f"{revision.verdict}: strongest lock {revision.strongest_lock}, held {held}"
+
+
+def impact_statement(statement: EstimatedStatement) -> str:
+    """One statement's impact on one line: its locks, its work on which tables of what size,
+    how long it should take, and why."""
+    impact = statement.impact
+    locks = ", ".join(f"{lock.mode} on {lock.table}" for lock in impact.locks) or "no table lock"
+    sizes = {size.table: size for size in statement.sizes}
+    worked = [
+        f"{table} ({units.size(sizes[table].bytes)}, {sizes[table].rows:,} rows)"
+        if table in sizes
+        else f"{table} (size unknown)"
+        for table in impact.worked_tables
+    ]
+    work = f"{impact.work} of {', '.join(worked)}" if worked else impact.work
+    estimate = "unknown" if statement.seconds is None else units.duration(statement.seconds * 1000)
+    reason = f": {impact.reason}" if impact.reason else ""
+    return f"{impact.kind}: {locks}; {work}; estimate {estimate}{reason}"

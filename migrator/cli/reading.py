@@ -4,10 +4,11 @@ checks' modules), so that `status` starts without them."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -30,7 +31,14 @@ from migrator.commands import reading
 from migrator.errors import CheckFailed, UsageError
 from migrator.model import render
 
+if TYPE_CHECKING:
+    from migrator.checks import prechecks as precheck
+
 Strict = flag("--strict", "Exit 1 on warnings too.")
+CheckData = flag(
+    "--check-data",
+    "Count on the target, read-only, the rows each constraint the plan adds would reject.",
+)
 
 
 @app.command()
@@ -165,6 +173,7 @@ def plan_command(
         bool, typer.Option("--down", help="The plan `down` would run (a rollback).")
     ] = False,
     cascade: Cascade = False,
+    check_data: CheckData = False,
     output_format: formats.PlanFormatOption = formats.PlanFormat.TEXT,
     json_output: AsJson = False,
     *,
@@ -186,9 +195,12 @@ def plan_command(
         plan = writing.upgrade_plan(ctx, service=service, version=version, phase=phase)
     flags = f"--env {ctx.settings.environment} " if target.environment else ""
     approve = f"migrate {'down' if rollback else 'up'} {flags}--approve {plan.hash}"
+    checked = reading.prechecks(ctx, plan) if check_data else None
+    impacts = reading.impact(ctx, plan)
     if output_format is formats.PlanFormat.MARKDOWN:
         policy = writing.rules(ctx).describe()
-        sys.stdout.write(formats.plan_markdown(plan, policy, approve))
+        sys.stdout.write(formats.plan_markdown(plan, policy, approve, impacts))
+        _refuse_violations(checked, shown=False)
         return
     if output_format is formats.PlanFormat.JSON:
         document = {
@@ -212,7 +224,11 @@ def plan_command(
                 for item in plan.items
             ],
         }
+        if checked is not None:
+            document["prechecks"] = [result.as_json() for result in checked]
+        document["impact"] = [dataclasses.asdict(found) for found in impacts]
         out.print_json(json.dumps(document))
+        _refuse_violations(checked, shown=True)
         return
     for line in render.review(plan).splitlines():
         # Comments wrap at the terminal's width; statements stay as their files write them.
@@ -220,7 +236,26 @@ def plan_command(
             say(line, indent="-- ")
         else:
             out.print(line, markup=False, highlight=False, soft_wrap=True)
+    for number, found in enumerate(impacts, start=1):
+        say(f"impact of [{number}] {found.revision}: {formats.impact_summary(found)}")
+        for statement in found.statements:
+            say(f"  {formats.impact_statement(statement)}", indent="  ")
     out.print(f"plan {plan.hash}: approve it with `{approve}`")
+    for result in checked or []:
+        say(f"precheck: {result.describe()}", style="red" if result.failed else None)
+    _refuse_violations(checked, shown=True)
+
+
+def _refuse_violations(checked: list[precheck.Result] | None, *, shown: bool) -> None:
+    """`plan --check-data` exits 1 when existing rows would violate a constraint the plan
+    adds; the rows are named here unless the output already names them."""
+    failed = [result for result in checked or [] if result.failed]
+    if failed:
+        raise CheckFailed(
+            f"{len(failed)} constraint(s) of the plan would reject existing rows; fix the rows "
+            "before running it",
+            [] if shown else [result.describe() for result in failed],
+        )
 
 
 @app.command("verify")

@@ -41,6 +41,25 @@ dev_app = typer.Typer(help="Development conveniences.", no_args_is_help=True, cl
 app.add_typer(dev_app, name="dev")
 
 Drop = flag("--drop", "Drop them all.")
+SkipDataChecks = flag(
+    "--skip-data-checks", "Do not count the rows a new constraint would reject before running."
+)
+OutsideWindow = flag(
+    "--outside-window", "Run now what must wait for a maintenance window (needs --reason)."
+)
+Reason = Annotated[
+    str | None, typer.Option(help="Why it cannot wait for the window; the history records it.")
+]
+
+
+def _override(outside_window: bool, reason: str | None) -> str | None:
+    """The reason to run outside a maintenance window: both options, or neither."""
+    reason = (reason or "").strip() or None
+    if outside_window and reason is None:
+        raise UsageError("--outside-window needs --reason TEXT: say why it cannot wait")
+    if reason is not None and not outside_window:
+        raise UsageError("--reason goes with --outside-window; add it, or leave --reason out")
+    return reason
 
 
 def _announce_policy(ctx: Context) -> None:
@@ -79,11 +98,21 @@ def _report(outcome: writing.Outcome, ctx: Context) -> None:
 @app.command()
 @reports_errors
 @target_options(selection=True, environment=True, engine=True)
-def up(phase: Phase = None, approve: Approve = None, sql: AsSql = False, *, target: Target) -> None:
+def up(
+    phase: Phase = None,
+    approve: Approve = None,
+    sql: AsSql = False,
+    outside_window: OutsideWindow = False,
+    reason: Reason = None,
+    skip_data_checks: SkipDataChecks = False,
+    *,
+    target: Target,
+) -> None:
     """Apply pending migrations: all services, one service (and what it depends on), or up to
     one revision; in production only the plan approved by its hash."""
     from migrator.commands import writing
 
+    override = _override(outside_window, reason)
     ctx = context(target)
     service, version = target.service, target.version
     if sql:
@@ -93,7 +122,14 @@ def up(phase: Phase = None, approve: Approve = None, sql: AsSql = False, *, targ
     _announce_policy(ctx)
     line = _command_line("up", target, ctx, service=service, version=version, phase=phase)
     outcome = writing.up(
-        ctx, service=service, version=version, phase=phase, approve=approve, command_line=line
+        ctx,
+        service=service,
+        version=version,
+        phase=phase,
+        approve=approve,
+        command_line=line,
+        outside_window=override,
+        check_data=not skip_data_checks,
     )
     _report(outcome, ctx)
     if outcome.done:

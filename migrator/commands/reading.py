@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from migrator.checks import health as health_check
+    from migrator.checks import impact as impact_check
     from migrator.checks import lint as lint_check
+    from migrator.checks import prechecks as precheck
     from migrator.checks import verify as verify_check
     from migrator.model.plan import Plan
     from migrator.run import validation
@@ -69,6 +71,23 @@ def verify(ctx: Context, plan: Plan) -> verify_check.Verification:
     from migrator.checks import verify as verify_check
 
     return verify_check.verify(ctx, plan)
+
+
+def prechecks(ctx: Context, plan: Plan) -> list[precheck.Result]:
+    """`plan --check-data`: the rows each constraint the plan adds would reject, counted on the
+    target read-only, as `up` counts them before it runs."""
+    from migrator.checks import prechecks as precheck
+
+    return precheck.run(ctx, plan)
+
+
+def impact(ctx: Context, plan: Plan) -> list[impact_check.RevisionImpact]:
+    """For `plan`: per revision, the locks each statement takes, the work it does on how large
+    a table, how long that should take on this server, and a verdict. A view of the plan, never
+    part of its hash."""
+    from migrator.checks import impact as impact_check
+
+    return impact_check.assess(ctx, plan)
 
 
 def health(ctx: Context, service: str | None, long_transaction: str) -> list[health_check.Check]:
@@ -137,8 +156,25 @@ def lint(
     if wanted and not revisions:
         raise UsageError("none of the given files is a revision of the project")
     version = pg_version or _lint_version(ctx)
+    sized = _blocking_on_large_tables(ctx, revisions) if ctx.settings.database_url else []
     return LintReport(
-        len(revisions), version, lint_check.lint(ctx.settings, graph, revisions, version)
+        len(revisions), version, lint_check.lint(ctx.settings, graph, revisions, version, sized)
+    )
+
+
+def _blocking_on_large_tables(ctx: Context, revisions: list[str]) -> list[lint_check.Finding]:
+    """The size rule: what the chosen revisions that are pending on the connected database
+    would hold back there. Applied revisions are history: their tables' sizes say nothing
+    about the locks they took."""
+    from migrator.checks import lint as lint_check
+    from migrator.model import plan as planning
+    from migrator.ops import policy
+
+    everything = planning.upgrade_targets(ctx.graph, None, None)
+    pending = planning.upgrade(ctx.graph, ctx.heads(), everything, None)
+    threshold = policy.for_settings(ctx.settings).window_threshold_bytes
+    return lint_check.blocking_on_large_tables(
+        pending, impact(ctx, pending), revisions, threshold or lint_check.LARGE_TABLE_BYTES
     )
 
 

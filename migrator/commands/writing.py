@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -67,15 +68,31 @@ def up(
     phase: str | None = None,
     approve: str | None = None,
     command_line: str = "migrate up",
+    outside_window: str | None = None,
+    check_data: bool = True,
 ) -> Outcome:
-    """Apply what is pending up to the targets, as the environment's policy allows."""
+    """Apply what is pending up to the targets, as the environment's policy allows;
+    `outside_window` is the reason to run now what must wait for a maintenance window.
+    Stops first, having changed nothing, when existing rows would violate a constraint the
+    plan adds (unless `check_data` is False)."""
     targets = planning.upgrade_targets(ctx.graph, service, version)
     plan = planning.upgrade(ctx.graph, ctx.heads(), targets, phase)
+    if plan and check_data:
+        from migrator.checks import prechecks
+
+        prechecks.refuse_violations(ctx, plan)
 
     def replan(heads: tuple[str, ...]) -> Plan:
         return planning.upgrade(ctx.graph, heads, targets, phase)
 
-    return run_plan(ctx, plan, approve=approve, command_line=command_line, replan=replan)
+    return run_plan(
+        ctx,
+        plan,
+        approve=approve,
+        command_line=command_line,
+        replan=replan,
+        outside_window=outside_window,
+    )
 
 
 def rollback_plan(
@@ -150,13 +167,17 @@ def run_plan(
     approve: str | None = None,
     command_line: str = "migrate up",
     replan: Callable[[tuple[str, ...]], Plan] | None = None,
+    outside_window: str | None = None,
 ) -> Outcome:
     """Apply or roll back `plan` as the environment's policy allows: approval, verification
     on a scratch copy, a backup under the lock; then seeds after an upgrade. `replan` plans an
     upgrade again when another run moved the database meanwhile."""
     chosen = rules(ctx)
     outcome = Outcome(plan)
-    note = policy.approval_note(chosen, plan, approve, command_line)
+    notes = [policy.approval_note(chosen, plan, approve, command_line)]
+    if plan.direction == "upgrade":
+        notes.append(window_note(ctx, chosen, plan, outside_window))
+    note = "; ".join(filter(None, notes)) or None
     if policy.wants_backup(chosen, plan):
         backup.prepare_folder(ctx.settings)  # refused now, not after the verification
     if plan and plan.direction == "upgrade" and chosen.verify:
@@ -178,6 +199,22 @@ def run_plan(
     if plan.direction == "upgrade":
         outcome.seeded = load_seeds(ctx, chosen)
     return outcome
+
+
+def window_note(ctx: Context, rules: policy.Policy, plan: Plan, override: str | None) -> str | None:
+    """Refuse an upgrade that blocks a large table outside the environment's maintenance
+    windows, or while the database is busy, unless `override` says why it cannot wait; the
+    note recording who overrode and why otherwise."""
+    if not plan or not rules.gates_impact:
+        return None
+    from migrator.checks import health, impact  # only environments with windows measure plans
+
+    needs = policy.needing_window(rules, impact.assess(ctx, plan))
+    load = None
+    if needs and (rules.busy_sessions is not None or rules.busy_tps is not None):
+        with ctx.connect() as connection:
+            load = health.load(connection)
+    return policy.window_note(rules, needs, datetime.now(UTC), load, override)
 
 
 def load_seeds(ctx: Context, rules: policy.Policy) -> list[Path]:
