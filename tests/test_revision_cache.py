@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import os
 import shutil
 from pathlib import Path
@@ -104,3 +105,17 @@ def test_a_cache_that_cannot_be_written_or_read_costs_only_the_reading(project: 
     folder.mkdir()
     cache.cache_path(project).write_bytes(b"\x00garbage")
     assert len(RevisionGraph.load(project).revisions) > 40
+
+
+def test_an_entry_of_another_shape_under_the_current_digest_is_read_again(
+    project: Path,
+) -> None:
+    for path in revision_model.revision_files(project):
+        _age(path)
+    expected = len(RevisionGraph.load(project).revisions)
+    stored = marshal.loads(cache.cache_path(project).read_bytes())
+    digest, entries = stored
+    shortened = {key: (*entry[:3], entry[3][:-1]) for key, entry in entries.items()}
+    cache.cache_path(project).write_bytes(marshal.dumps((digest, shortened)))
+
+    assert len(RevisionGraph.load(project).revisions) == expected

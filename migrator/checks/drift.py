@@ -12,8 +12,9 @@ from migrator.checks import catalog
 from migrator.context import Context
 from migrator.database import connect, database_heads
 from migrator.model import plan as planning
-from migrator.model import services
+from migrator.model import repeatable, services
 from migrator.ops.scratch import scratch_database
+from migrator.run import history
 from migrator.run.apply import apply_plan
 
 
@@ -27,9 +28,15 @@ def drift(ctx: Context, service: str | None) -> list[str]:
     with ctx.connect() as connection:
         heads = database_heads(connection, ctx.settings)
         live = catalog.snapshot(connection, schemas)
+        driver = connection.connection.driver_connection
+        ran = history.repeatable_checksums(driver, ctx.settings.tool_schema)
+        connection.commit()
     graph = ctx.graph
+    # The replay runs the repeatable files the live history records as run, as they are now.
+    replayed = repeatable.Recorded(repeatable.load(ctx.settings.project_root), ran).ran()
     with scratch_database(ctx.url, "drift") as scratch:
-        plan = planning.build(graph, (), "upgrade", graph.in_order(graph.applied(heads)))
+        revisions = graph.in_order(graph.applied(heads))
+        plan = planning.build(graph, (), "upgrade", revisions, tuple(replayed))
         if plan:
             apply_plan(ctx.on(scratch, events=lambda event: None), plan)
         with connect(scratch) as connection:

@@ -29,7 +29,7 @@ from pglast.visitors import Visitor
 from migrator import units
 from migrator.config import Settings, pyproject_settings
 from migrator.errors import MigratorError
-from migrator.model import guards, services, sql
+from migrator.model import guards, repeatable, services, sql
 from migrator.model import revision as revision_model
 from migrator.model.graph import RevisionGraph
 from migrator.model.impact import LOCK_MODES, SHARE
@@ -101,6 +101,16 @@ HOUSE_RULES = {
             "a fresh database fails, or worse, only sometimes",
             "add the creating revision to depends_on (and migration-dependencies.yml: "
             "`migrate deps sync`)",
+        ),
+        Rule(
+            "repeatable-replaces-only",
+            "error",
+            "a repeatable file holds a statement other than CREATE OR REPLACE VIEW / FUNCTION "
+            "/ PROCEDURE / TRIGGER, COMMENT ON or GRANT",
+            "a repeatable runs again whenever its file changes; anything else fails on its "
+            "second run or changes data each time",
+            "keep the object's CREATE OR REPLACE in the repeatable file; put tables, drops and "
+            "data changes in a versioned revision",
         ),
         Rule(
             "blocking-on-large-table",
@@ -184,9 +194,11 @@ def lint(
     revisions: list[str],
     pg_version: str,
     on_the_database: Iterable[Finding] = (),
+    repeatables: Iterable[repeatable.Repeatable] = (),
 ) -> list[Finding]:
-    """Every finding of the given revisions, each marked accepted where a reason says so;
-    `on_the_database` are those only the connected database can tell (table sizes)."""
+    """Every finding of the given revisions and repeatable files, each marked accepted where
+    a reason says so; `on_the_database` are those only the connected database can tell
+    (table sizes). squawk reads a repeatable file as it reads an UPGRADE."""
     project_accept = pyproject_settings(settings.project_root).get("lint", {}).get("accept", {})
     creators = _creators(graph)
     file_problems = guards.problems_by_file(settings.project_root)
@@ -197,8 +209,16 @@ def lint(
         file_bodies = {name: Body.of(known, body) for name, body in known.bodies.items()}
         bodies += file_bodies.values()
         findings += _house_findings(graph, revision, file_bodies, creators, file_problems)
+    for file in repeatables:
+        body = Body(file.key, file.path, "REPEATABLE", file.text, 1)
+        findings += _repeatable_findings(body)
+        bodies.append(body)
     upgrades = {body.revision: body for body in bodies if body.name == "UPGRADE"}
-    for name, excluded in (("UPGRADE", ()), ("DOWNGRADE", SQUAWK_EXCLUDED_IN_DOWNGRADES)):
+    for name, excluded in (
+        ("UPGRADE", ()),
+        ("DOWNGRADE", SQUAWK_EXCLUDED_IN_DOWNGRADES),
+        ("REPEATABLE", ()),
+    ):
         chosen = [body for body in bodies if body.name == name]
         findings += _squawk(chosen, pg_version, SQUAWK_EXCLUDED + excluded, upgrades)
     findings += on_the_database
@@ -255,7 +275,8 @@ def blocking_on_large_tables(
 
 @dataclass(frozen=True)
 class Body:
-    """One UPGRADE or DOWNGRADE body of a revision, for squawk and the house rules."""
+    """One UPGRADE or DOWNGRADE body of a revision, or a repeatable file (REPEATABLE), for
+    squawk and the house rules."""
 
     revision: str
     path: Path
@@ -266,6 +287,20 @@ class Body:
     @classmethod
     def of(cls, owner: Revision, body: revision_model.Body) -> Body:
         return cls(owner.id, owner.path, body.name, body.text, body.first_line)
+
+
+def _repeatable_findings(body: Body) -> list[Finding]:
+    """A repeatable file's statements that cannot run again, or the parser's complaint."""
+    rule = "repeatable-replaces-only"
+    try:
+        parsed = sql.located(body.text)
+    except sql.SqlError as error:
+        return [_house(rule, body, error.line or 1, error.reason)]
+    return [
+        _house(rule, body, line, problem)
+        for raw, line in parsed
+        if (problem := repeatable.refusal(raw.stmt)) is not None
+    ]
 
 
 def _with(finding: Finding, **changes: Any) -> Finding:

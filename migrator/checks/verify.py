@@ -9,7 +9,7 @@ database's name says what it is, and it is dropped whatever happens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import URL
 
@@ -62,7 +62,9 @@ def _schemas() -> list[str]:
 
 def verify(ctx: Context, plan: Plan) -> Verification:
     """Apply, roll back and re-apply `plan` (an upgrade plan) on a scratch copy of the
-    context's database; the scratch run's events are not the target's."""
+    context's database; the scratch run's events are not the target's. Its repeatables are
+    left out: no rollback removes them, they are replaced."""
+    plan = replace(plan, repeatables=())
     with scratch_database(ctx.url, "verify") as scratch:
         _copy_schema(ctx.url, scratch, ctx.settings.tool_schema)
         copy = ctx.on(scratch, events=_quiet)

@@ -46,6 +46,7 @@ def new_command(
     from migrator.commands import authoring
 
     ctx = context(target)
+    ctx.graph.refuse_parallel_heads()  # Alembic would not know which head to write on
     path = authoring.new_revision(
         ctx,
         out.print,
@@ -92,6 +93,7 @@ def import_sql_command(
     from migrator.commands import authoring
 
     ctx = context(target)
+    ctx.graph.refuse_parallel_heads()
     for path in authoring.import_sql(ctx, source, service):
         out.print(f"wrote {path.relative_to(ctx.settings.project_root)}")
 

@@ -29,7 +29,7 @@ from migrator.cli.options import (
 )
 from migrator.commands import reading
 from migrator.errors import CheckFailed, UsageError
-from migrator.model import render
+from migrator.model import render, repeatable
 
 if TYPE_CHECKING:
     from migrator.checks import prechecks as precheck
@@ -55,11 +55,14 @@ def status(json_output: AsJson = False, *, target: Target) -> None:
                 "service": row.status.service.name,
                 "current": row.status.current,
                 "head": row.status.head,
+                "heads": list(row.status.heads),
                 "pending": len(row.status.pending),
                 "pending_revisions": list(row.status.pending),
                 "last_change": row.last.finished_at.isoformat() if row.last else None,
                 "last_change_by": f"{row.last.os_user}@{row.last.host}" if row.last else None,
                 "last_action": f"{row.last.direction} {row.last.revision}" if row.last else None,
+                "repeatables_pending": row.repeatables_pending,
+                "repeatables_removed": list(row.repeatables_removed),
             }
             for row in rows
         ]
@@ -87,6 +90,14 @@ def status(json_output: AsJson = False, *, target: Target) -> None:
             f"{last.os_user}@{last.host}" if last else "-",
         )
     out.print(table)
+    for row in rows:
+        if row.repeatables_pending:
+            name, count = row.status.service.name, row.repeatables_pending
+            say(f"repeatables of {name}: {count} new or changed, `migrate up` runs them")
+        for key in row.repeatables_removed:
+            say(repeatable.removed_message(key), style="yellow")
+    for parallel in ctx.graph.parallel_heads():  # shown, not refused: status only reads
+        say(f"warning: {parallel.describe()}", style="yellow")
     out.print(f"database: {urls.redacted(ctx.database_url)}", soft_wrap=True)
 
 
@@ -223,6 +234,10 @@ def plan_command(
                 }
                 for item in plan.items
             ],
+            "repeatables": [
+                {"file": r.location, "checksum": r.checksum, "sql": [s.text for s in r.statements]}
+                for r in plan.repeatables
+            ],
         }
         if checked is not None:
             document["prechecks"] = [result.as_json() for result in checked]
@@ -240,6 +255,8 @@ def plan_command(
         say(f"impact of [{number}] {found.revision}: {formats.impact_summary(found)}")
         for statement in found.statements:
             say(f"  {formats.impact_statement(statement)}", indent="  ")
+    for key in reading.recorded_repeatables(ctx).removed():
+        say(repeatable.removed_message(key), style="yellow")
     out.print(f"plan {plan.hash}: approve it with `{approve}`")
     for result in checked or []:
         say(f"precheck: {result.describe()}", style="red" if result.failed else None)

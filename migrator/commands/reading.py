@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 from migrator import config, database
 from migrator.context import Context
 from migrator.errors import UsageError
-from migrator.model import services
+from migrator.model import repeatable, services
 from migrator.model.graph import ServiceStatus
 from migrator.ops import embedded
 from migrator.run import history as history_rows
 
 if TYPE_CHECKING:
+    import psycopg
     from prometheus_client import CollectorRegistry
 
     from migrator.checks import health as health_check
@@ -37,10 +38,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ServiceRow:
-    """One service in `status`: where it stands, and its newest change."""
+    """One service in `status`: where it stands, its newest change, and its repeatable files
+    new or changed since they last ran, and those the history knows whose file is gone."""
 
     status: ServiceStatus
     last: history_rows.LastChange | None
+    repeatables_pending: int = 0
+    repeatables_removed: tuple[str, ...] = ()
 
 
 def status(ctx: Context) -> list[ServiceRow]:
@@ -48,7 +52,30 @@ def status(ctx: Context) -> list[ServiceRow]:
     with ctx.reading() as connection:
         rows = ctx.graph.status(database.recorded_heads(connection, schema))
         last = history_rows.last_changes(connection, schema, [row.service.name for row in rows])
-    return [ServiceRow(row, last.get(row.service.name)) for row in rows]
+        recorded = _recorded_repeatables(ctx, connection)
+    removed = recorded.removed()
+    return [
+        ServiceRow(
+            row,
+            last.get(row.service.name),
+            len(recorded.changed([row.service])),
+            tuple(key for key in removed if key.startswith(f"{row.service.name}/")),
+        )
+        for row in rows
+    ]
+
+
+def recorded_repeatables(ctx: Context) -> repeatable.Recorded:
+    """The project's repeatable files, with the checksums the database's history recorded
+    for them: what plans need to tell which are pending."""
+    with ctx.reading() as connection:
+        return _recorded_repeatables(ctx, connection)
+
+
+def _recorded_repeatables(ctx: Context, connection: psycopg.Connection) -> repeatable.Recorded:
+    files = repeatable.load(ctx.settings.project_root)
+    schema = ctx.settings.tool_schema
+    return repeatable.Recorded(files, history_rows.repeatable_checksums(connection, schema))
 
 
 def history(ctx: Context, service: str | None, limit: int) -> list[history_rows.Row]:
@@ -138,7 +165,8 @@ class LintReport:
 def lint(
     ctx: Context, paths: list[Path], service: str | None, pg_version: str | None
 ) -> LintReport:
-    """squawk and the house rules over the chosen revisions (all by default)."""
+    """squawk and the house rules over the chosen revisions and repeatable files (all by
+    default)."""
     from migrator.checks import lint as lint_check
 
     graph = ctx.graph
@@ -153,13 +181,18 @@ def lint(
         if (chosen is None or graph[rev].service == chosen)
         and (not wanted or graph[rev].path.resolve() in wanted)
     ]
-    if wanted and not revisions:
+    files = [
+        file
+        for file in repeatable.load(ctx.settings.project_root)
+        if (chosen is None or file.service == chosen)
+        and (not wanted or file.path.resolve() in wanted)
+    ]
+    if wanted and not revisions and not files:
         raise UsageError("none of the given files is a revision of the project")
     version = pg_version or _lint_version(ctx)
     sized = _blocking_on_large_tables(ctx, revisions) if ctx.settings.database_url else []
-    return LintReport(
-        len(revisions), version, lint_check.lint(ctx.settings, graph, revisions, version, sized)
-    )
+    found = lint_check.lint(ctx.settings, graph, revisions, version, sized, files)
+    return LintReport(len(revisions), version, found)
 
 
 def _blocking_on_large_tables(ctx: Context, revisions: list[str]) -> list[lint_check.Finding]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 from sqlalchemy import Connection
 
 from migrator import database
+from migrator.commands import reading
 from migrator.context import Context
 from migrator.errors import CheckFailed, MigratorError, UsageError
 from migrator.events import Event, SeedsSkipped, StepFinished, log_event
@@ -57,7 +58,8 @@ def upgrade_plan(
 ) -> Plan:
     """What `up` with these options would apply, from where the database stands now."""
     targets = planning.upgrade_targets(ctx.graph, service, version)
-    return planning.upgrade(ctx.graph, ctx.heads(), targets, phase)
+    recorded = reading.recorded_repeatables(ctx)
+    return planning.upgrade(ctx.graph, ctx.heads(), targets, phase, recorded)
 
 
 def up(
@@ -74,16 +76,18 @@ def up(
     """Apply what is pending up to the targets, as the environment's policy allows;
     `outside_window` is the reason to run now what must wait for a maintenance window.
     Stops first, having changed nothing, when existing rows would violate a constraint the
-    plan adds (unless `check_data` is False)."""
+    plan adds (unless `check_data` is False), or when a service has parallel heads."""
+    ctx.graph.refuse_parallel_heads()
     targets = planning.upgrade_targets(ctx.graph, service, version)
-    plan = planning.upgrade(ctx.graph, ctx.heads(), targets, phase)
+    recorded = reading.recorded_repeatables(ctx)
+    plan = planning.upgrade(ctx.graph, ctx.heads(), targets, phase, recorded)
     if plan and check_data:
         from migrator.checks import prechecks
 
         prechecks.refuse_violations(ctx, plan)
 
     def replan(heads: tuple[str, ...]) -> Plan:
-        return planning.upgrade(ctx.graph, heads, targets, phase)
+        return planning.upgrade(ctx.graph, heads, targets, phase, recorded)
 
     return run_plan(
         ctx,
@@ -103,7 +107,8 @@ def rollback_plan(
     cascade: bool = False,
 ) -> Plan:
     """What `down` would roll back; refuses, listing them, when applied revisions depend on
-    it and `cascade` is not given."""
+    it and `cascade` is not given. While a service has parallel heads, `down` only rolls back
+    a revision of one of them: how a database that applied both gets ready for `migrate rebase`."""
     with ctx.connect() as connection:
         heads = database.database_heads(connection, ctx.settings)
         recorded = history.latest_success_by_revision(connection, ctx.settings.tool_schema)
@@ -111,6 +116,9 @@ def rollback_plan(
     plan = planning.rollback(
         ctx.graph, heads, service=service, version=version, applied_order=order
     )
+    lines = [line for found in ctx.graph.parallel_heads() for line in found.lines.values()]
+    if not any(plan.revisions[-1] in line for line in lines):
+        ctx.graph.refuse_parallel_heads()
     dependents = plan.items[:-1]
     if dependents and not cascade:
         raise CheckFailed(
@@ -245,6 +253,7 @@ def _services_needed(ctx: Context, service: services.Service) -> set[str]:
 def repair(ctx: Context, version: str) -> tuple[str, history.Identity]:
     """Accept the file's current checksum of an applied revision, recording who did it;
     under the migration lock, like every write."""
+    ctx.graph.refuse_parallel_heads()
     revision = ctx.graph[version].id
     who = history.identity(ctx.settings.environment)
     settings = ctx.settings
@@ -312,6 +321,7 @@ def dev_reset(ctx: Context, confirmed: Callable[[str], bool]) -> devdb.Reset:
     cached template when no revision or seed file changed since the template was made. The
     embedded server's database is the tool's own; any other is dropped only once `confirmed`
     says yes to a question naming its host and database."""
+    ctx.graph.refuse_parallel_heads()
     chosen = rules(ctx)
     if not chosen.recreate:
         raise MigratorError(

@@ -66,8 +66,9 @@ def read_all(
         except OSError:
             status = None
         entry = stored.get(key)
-        if status is not None and entry is not None and _still_valid(entry, path, status):
-            found.append(_revision(path, entry[3]))
+        cached = _cached(entry, path, status) if status is not None else None
+        if cached is not None:
+            found.append(cached)
             fresh[key] = entry
             continue
         try:
@@ -83,6 +84,18 @@ def read_all(
     if fresh != stored:
         _save(project_root, fresh)
     return found
+
+
+def _cached(entry: Any, path: Path, status: os.stat_result) -> Revision | None:
+    """The revision an entry holds when its file is unchanged. An entry of another shape
+    (written by a process still running the code from before an upgrade, under the digest of
+    the files now on disk) is no answer: the file is read again, never a crash."""
+    if entry is None:
+        return None
+    try:
+        return _revision(path, entry[3]) if _still_valid(entry, path, status) else None
+    except (ValueError, TypeError, IndexError):
+        return None
 
 
 def _still_valid(entry: tuple, path: Path, status: os.stat_result) -> bool:
@@ -163,6 +176,7 @@ def _values(revision: Revision) -> tuple:
         tuple(_step_values(step) for step in revision.upgrade),
         tuple(_step_values(step) for step in revision.downgrade),
         {direction: revision.checksum(direction) for direction in revision_model.DIRECTIONS},
+        revision.replaces,
     )
 
 
@@ -197,6 +211,7 @@ def _revision(path: Path, values: tuple) -> Revision:
         upgrade,
         downgrade,
         checksums,
+        replaces,
     ) = values
     revision = Revision(
         id=revision_id,
@@ -213,6 +228,7 @@ def _revision(path: Path, values: tuple) -> Revision:
         bodies={name: Body(name, text, line) for name, (text, line) in bodies.items()},
         upgrade=tuple(map(_step, upgrade)),
         downgrade=tuple(map(_step, downgrade)),
+        replaces=replaces,
     )
     revision.__dict__["_checksums"] = checksums
     return revision

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from migrator.errors import MigratorError, UsageError
+from migrator.errors import CheckFailed, MigratorError, UsageError
 from migrator.model import cache, services
 from migrator.model.revision import Revision
 from migrator.model.services import Service
@@ -27,6 +27,11 @@ class UnknownRevision(UsageError):
     """The user named a revision that no file defines."""
 
 
+class InsideSquashedRange(GraphError):
+    """The database stands between the first and the last revision a squash replaced: no
+    file holds what it lacks of the range any more."""
+
+
 @dataclass(frozen=True)
 class ServiceStatus:
     """Where one service stands in a database."""
@@ -35,6 +40,32 @@ class ServiceStatus:
     current: str | None
     head: str | None
     pending: tuple[str, ...]
+    heads: tuple[str, ...] = ()  # more than one while parallel work awaits `migrate rebase`
+
+
+@dataclass(frozen=True)
+class ParallelHeads:
+    """A service whose branch ends in more than one revision: two people each added one on the
+    same head. Alembic would apply them in either order, so every writing command refuses them
+    until `migrate rebase` puts one after the other."""
+
+    service: Service
+    heads: tuple[Revision, ...]  # oldest id first
+    fork: str | None  # the newest revision of the branch they all build on; None: its base
+    lines: dict[str, frozenset[str]]  # each head's revisions since the fork
+
+    def describe(self) -> str:
+        listed = [f"{rev.id} ({rev.location})" for rev in self.heads]
+        names = ", ".join(listed[:-1]) + " and " + listed[-1]
+        every = "both" if len(self.heads) == 2 else "all"
+        base = self.fork or "the branch's base"
+        on_fork = (self.fork,) if self.fork else ()
+        direct = all(rev.down_revisions == on_fork for rev in self.heads)
+        where = f"{every} on {base}" if direct else f"{every} forked from {base}"
+        return (
+            f"{self.service.name} has {len(self.heads)} heads: {names}, {where}; "
+            f"run migrate rebase --service {self.service.name}"
+        )
 
 
 class RevisionGraph:
@@ -61,6 +92,13 @@ class RevisionGraph:
                     )
                 self._children[parent].add(revision.id)
         self._order = self._topological_order()
+        # Each id a squashed revision replaced (whose file is gone), and that revision.
+        self.replaced: dict[str, str] = {
+            old: revision.id
+            for revision in self.revisions.values()
+            for old in revision.replaces
+            if old not in self.revisions
+        }
 
     @classmethod
     def load(cls, project_root: Path) -> RevisionGraph:
@@ -101,6 +139,41 @@ class RevisionGraph:
             self.revisions[rev] for rev in self._order if self.revisions[rev].service == service
         ]
 
+    def branch_heads(self, service: Service) -> list[str]:
+        """The service's revisions that no later revision of it names as down_revision: one,
+        unless people added revisions on the same head in parallel."""
+        branch = self.branch(service)
+        below = {parent for rev in branch for parent in rev.down_revisions}
+        return [rev.id for rev in branch if rev.id not in below]
+
+    def line(self, revision: str) -> set[str]:
+        """The revision and those before it on its branch (down_revision only)."""
+        return self._closure([revision], lambda rev: self[rev].down_revisions)
+
+    def parallel_heads(self) -> list[ParallelHeads]:
+        """Every service whose branch has more than one head, with where the heads part."""
+        found = []
+        for service in services.SERVICES:
+            heads = sorted(self.branch_heads(service))
+            if len(heads) > 1:
+                shared = set.intersection(*(self.line(head) for head in heads))
+                fork = self.in_order(shared)[-1] if shared else None
+                lines = {head: frozenset(self.line(head) - shared) for head in heads}
+                found.append(ParallelHeads(service, tuple(self[h] for h in heads), fork, lines))
+        return found
+
+    def refuse_parallel_heads(self) -> None:
+        """Raise, naming heads and files, while a service has more than one head: what would
+        run, and in which order, is not decided yet."""
+        parallel = [found.describe() for found in self.parallel_heads()]
+        if len(parallel) == 1:
+            raise CheckFailed(parallel[0], [])
+        if parallel:
+            raise CheckFailed(
+                f"{len(parallel)} services have more than one head; run migrate rebase for each",
+                parallel,
+            )
+
     def children(self, revision: str) -> set[str]:
         """The revisions that name this one as down_revision or in depends_on."""
         return self._children[revision]
@@ -124,9 +197,29 @@ class RevisionGraph:
                 stack.extend(step(rev))
         return seen
 
+    def current_heads(self, database_heads: Iterable[str]) -> tuple[str, ...]:
+        """The heads as the files know them: the last id a squash replaced reads as the squashed
+        revision, which holds all it did; an id inside a squashed range is refused, since
+        what it lacks of the range is in no file any more."""
+        current: list[str] = []
+        for head in database_heads:
+            squash = self.replaced.get(head)
+            if squash is None:
+                current.append(head)
+                continue
+            replaced = self.revisions[squash].replaces
+            if head != replaced[-1]:
+                raise InsideSquashedRange(
+                    f"{self.revisions[squash].service.name} is at {head}, inside the range "
+                    f"squashed into {squash} ({replaced[0]}..{replaced[-1]}); bring it to "
+                    f"{replaced[-1]} with a release from before the squash, or rebuild it"
+                )
+            current.append(squash)
+        return tuple(dict.fromkeys(current))
+
     def applied(self, database_heads: Iterable[str]) -> set[str]:
         """Everything applied in a database whose version table holds these heads."""
-        heads = list(database_heads)
+        heads = list(self.current_heads(database_heads))
         unknown = [rev for rev in heads if rev not in self.revisions]
         if unknown:
             raise GraphError(
@@ -166,6 +259,7 @@ class RevisionGraph:
                     current=done[-1] if done else None,
                     head=branch[-1].id if branch else None,
                     pending=tuple(r.id for r in branch if r.id not in applied),
+                    heads=tuple(self.branch_heads(service)),
                 )
             )
         return rows

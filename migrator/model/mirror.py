@@ -77,7 +77,9 @@ def read(path: Path) -> list[Entry]:
 
 
 def check(graph: RevisionGraph, path: Path) -> None:
-    """Raise CheckFailed listing every way the YAML and the revision files disagree."""
+    """Raise CheckFailed listing every way the YAML and the revision files disagree; first,
+    naming them, when a service has parallel heads (the YAML cannot order those)."""
+    graph.refuse_parallel_heads()
     listed = read(path)
     problems: list[str] = []
     seen: dict[str, Entry] = {}

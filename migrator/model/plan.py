@@ -16,11 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from migrator.errors import MigratorError, UsageError
 from migrator.model import services
 from migrator.model.graph import RevisionGraph
+from migrator.model.repeatable import Recorded, Repeatable
 from migrator.model.revision import Revision, Step
 
 DIRECTIONS = ("upgrade", "downgrade")
@@ -46,6 +47,8 @@ class Plan:
     direction: str  # upgrade | downgrade
     database_heads: tuple[str, ...]
     items: tuple[PlannedRevision, ...]
+    # Run after the revisions, each in its own transaction (an upgrade's only).
+    repeatables: tuple[Repeatable, ...] = ()
 
     @property
     def revisions(self) -> tuple[str, ...]:
@@ -58,24 +61,33 @@ class Plan:
                 self.direction,
                 sorted(self.database_heads),
                 [[item.id, item.checksum] for item in self.items],
+                *([[r.key, r.checksum] for r in self.repeatables] if self.repeatables else []),
             ]
         )
         return hashlib.sha256(document.encode()).hexdigest()[:12]
 
     def __bool__(self) -> bool:
-        return bool(self.items)
+        return bool(self.items or self.repeatables)
 
     def summary(self) -> str:
-        verb = "apply" if self.direction == "upgrade" else "roll back"
-        return f"{verb} {len(self.items)} revision(s): {', '.join(self.revisions)}"
+        verb = {"upgrade": "apply", "baseline": "adopt"}.get(self.direction, "roll back")
+        said = f"{verb} {len(self.items)} revision(s): {', '.join(self.revisions)}"
+        if self.repeatables:
+            keys = ", ".join(r.key for r in self.repeatables)
+            said += f"; then {len(self.repeatables)} repeatable(s): {keys}"
+        return said
 
 
 def build(
-    graph: RevisionGraph, database_heads: Iterable[str], direction: str, revisions: Iterable[str]
+    graph: RevisionGraph,
+    database_heads: Iterable[str],
+    direction: str,
+    revisions: Iterable[str],
+    repeatables: tuple[Repeatable, ...] = (),
 ) -> Plan:
-    """The plan of `revisions`, in the order given; refuses a revision whose steps in this
-    direction cannot run (a body that does not parse, BEGIN/COMMIT in a body), naming the
-    file and line, before anything runs."""
+    """The plan of `revisions`, in the order given, then `repeatables`; refuses a revision
+    whose steps in this direction cannot run (a body that does not parse, BEGIN/COMMIT in a
+    body), naming the file and line, before anything runs."""
     if direction not in DIRECTIONS:
         raise UsageError(f"direction {direction!r}: use upgrade or downgrade")
     items = []
@@ -84,7 +96,15 @@ def build(
         revision.refuse_unless_runnable(direction)
         steps, checksum = revision.steps(direction), revision.checksum(direction)
         items.append(PlannedRevision(revision, direction, steps, checksum))
-    return Plan(direction, tuple(sorted(database_heads)), tuple(items))
+    heads = tuple(sorted(graph.current_heads(database_heads)))
+    return Plan(direction, heads, tuple(items), repeatables)
+
+
+def baseline(graph: RevisionGraph, database_heads: Iterable[str], revisions: Iterable[str]) -> Plan:
+    """What `baseline` marks applied without running it: the revisions with the checksums of
+    their upgrades (what the history records), under a direction of its own, so that the
+    approval of a baseline never fits an `up` of the same revisions."""
+    return replace(build(graph, database_heads, "upgrade", revisions), direction="baseline")
 
 
 def named_revision(graph: RevisionGraph, version: str, service: str | None) -> str:
@@ -113,14 +133,23 @@ def upgrade(
     database_heads: Iterable[str],
     targets: Iterable[str],
     phase: str | None = None,
+    repeatables: Recorded | None = None,
 ) -> Plan:
     """What `up` applies to reach `targets` from the database's heads. With `phase="expand"`,
-    each branch stops before its first contract revision (and so does whatever needs one)."""
+    each branch stops before its first contract revision (and so does whatever needs one).
+    With `repeatables`, the plan ends with the pending repeatables of the targeted services
+    that are at head once its revisions ran (a repeatable may use any column of its
+    service's latest revision)."""
     if phase is not None and phase not in PHASES:
         raise UsageError(f"--phase {phase!r}: use expand or contract")
-    heads = tuple(database_heads)
+    heads, targets = tuple(database_heads), tuple(targets)
     pending = graph.upgrade_revisions(graph.applied(heads), targets, phase)
-    return build(graph, heads, "upgrade", pending)
+    if repeatables is None:
+        return build(graph, heads, "upgrade", pending)
+    after = graph.applied(heads) | set(pending)
+    scope = {graph[rev].service for rev in graph.ancestors(targets)}
+    at_head = [s for s in scope if graph.branch(s) and graph.branch(s)[-1].id in after]
+    return build(graph, heads, "upgrade", pending, tuple(repeatables.pending(at_head)))
 
 
 def rollback(

@@ -58,6 +58,14 @@ def review(plan: Plan) -> str:
             lines.append(entry.statement.text + ";")
         if not found:
             lines.append(f"--   no statements in its {item.direction}")
+    for number, repeatable in enumerate(plan.repeatables, start=len(plan.items) + 1):
+        lines.append("")
+        lines.append(
+            f"-- [{number}] repeatable {repeatable.key}: new or changed, in its own transaction"
+        )
+        for statement in repeatable.statements:
+            lines.append(f"--   {repeatable.at(statement.line)}:")
+            lines.append(statement.text + ";")
     return "\n".join(lines)
 
 

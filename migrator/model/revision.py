@@ -191,6 +191,9 @@ class Revision:
     upgrade: tuple[Step, ...]
     downgrade: tuple[Step, ...]
     upgrade_function: ast.FunctionDef | None = field(repr=False, default=None)
+    # A squashed revision: the ids it stands for, oldest first; a database whose version table
+    # holds the last of them moves to this revision without running it.
+    replaces: tuple[str, ...] = ()
 
     @property
     def parents(self) -> tuple[str, ...]:
@@ -374,6 +377,33 @@ def _is_docstring(node: ast.stmt) -> bool:
     )
 
 
+def value_spans(source: bytes) -> dict[str, tuple[int, int]]:
+    """Where each module-level literal of a revision file stands in its bytes (start, end):
+    the docstring as `__doc__`, and each assigned value under its name. For tools that rewrite
+    a value (`migrate rebase` renaming ids) and must keep every other byte as written."""
+    starts = [0]
+    for line in source.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+
+    def span(node: ast.expr) -> tuple[int, int]:  # ast counts columns in UTF-8 bytes
+        end_line = node.end_lineno or node.lineno
+        return (
+            starts[node.lineno - 1] + node.col_offset,
+            starts[end_line - 1] + (node.end_col_offset or 0),
+        )
+
+    spans = {}
+    for number, node in enumerate(ast.parse(source).body):
+        if number == 0 and isinstance(node, ast.Expr) and _is_docstring(node):
+            spans["__doc__"] = span(node.value)
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            if isinstance(node.targets[0], ast.Name):
+                spans[node.targets[0].id] = span(node.value)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+            spans[node.target.id] = span(node.value)
+    return spans
+
+
 def _is_allowed_import(node: ast.stmt) -> bool:
     """`from __future__ import ...` and `from migrator.revision import run_sql, backfill`."""
     if not isinstance(node, ast.ImportFrom):
@@ -520,4 +550,12 @@ def read(path: Path) -> Revision:
         upgrade=_steps(file, "upgrade"),
         downgrade=_steps(file, "downgrade"),
         upgrade_function=file.functions.get("upgrade"),
+        replaces=_replaces(file, revision),
     )
+
+
+def _replaces(file: _File, revision: str) -> tuple[str, ...]:
+    replaced = file.ids("replaces")
+    if revision in replaced:
+        raise file.fail(file.assigned["replaces"], f"replaces names {revision}, itself")
+    return replaced

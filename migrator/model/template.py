@@ -71,3 +71,31 @@ def arguments(
         "upgrade_sql": upgrade_sql,
         "downgrade_sql": downgrade_sql,
     }
+
+
+def render(
+    project_root: Path,
+    *,
+    revision: str,
+    service: services.Service,
+    title: str,
+    down_revision: str | None,
+    branch_labels: tuple[str, ...],
+    depends_on: tuple[str, ...],
+    upgrade_sql: str,
+    downgrade_sql: str,
+) -> str:
+    """A revision file's text from the project's template, as Alembic renders it for `migrate
+    new`, for a file the tool writes whole (a squash)."""
+    from mako.template import Template
+
+    script = Template(filename=str(project_root / "script.py.mako"))
+    return script.render_unicode(
+        up_revision=revision,
+        down_revision=down_revision,
+        branch_labels=branch_labels,
+        depends_on=depends_on or None,
+        create_date=datetime.datetime.now(),
+        message=title,
+        **arguments(project_root, service, title, depends_on, upgrade_sql, downgrade_sql),
+    )

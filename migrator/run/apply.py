@@ -62,11 +62,18 @@ def apply_plan(
 
 def render_sql(ctx: Context, plan: Plan, output: TextIO) -> None:
     """Write the SQL the plan runs, from the database state it was planned on, as Alembic's
-    offline mode writes it (version table included) with the plan's statements."""
-    config = ctx.alembic_config()
-    config.output_buffer = output
-    config.attributes[RUN_ATTRIBUTE] = OfflineRun(ctx.graph, plan)
-    _offline_steps(config, ctx.graph, plan)
+    offline mode writes it (version table included) with the plan's statements; then each
+    repeatable in a transaction of its own (psql records no history row: the next `up` runs
+    them again, which CREATE OR REPLACE allows)."""
+    if plan.items:
+        config = ctx.alembic_config()
+        config.output_buffer = output
+        config.attributes[RUN_ATTRIBUTE] = OfflineRun(ctx.graph, plan)
+        _offline_steps(config, ctx.graph, plan)
+    for repeatable in plan.repeatables:
+        output.write(f"\n-- repeatable {repeatable.key} (checksum {repeatable.checksum[:12]})\n")
+        texts = "\n\n".join(statement.text + ";" for statement in repeatable.statements)
+        output.write(f"BEGIN;\n\n{texts}\n\nCOMMIT;\n")
 
 
 def _offline_steps(config: Config, graph: RevisionGraph, plan: Plan) -> None:

@@ -48,10 +48,13 @@ from migrator.interrupts import as_interrupted
 from migrator.model import plan as planning
 from migrator.model.graph import RevisionGraph
 from migrator.model.plan import Plan, PlannedRevision
+from migrator.model.repeatable import DIRECTION as REPEATABLE
+from migrator.model.repeatable import Repeatable
 from migrator.model.revision import BackfillStep, SqlStep, Step
 from migrator.run import history, version_table
 from migrator.run import lock as locking
 from migrator.run.backfill import Retries, run_backfill
+from migrator.run.session import set_timeouts
 from migrator.run.statements import StatementFailed, StatementRunner
 from migrator.run.try_rows import TryRows
 
@@ -73,6 +76,10 @@ class LockTimeoutExhausted(MigratorError):
 
 class RevisionFailed(MigratorError):
     """A revision failed outside its statements (Alembic's own statements, a stray call)."""
+
+
+class RepeatableFailed(MigratorError):
+    """A repeatable file failed in PostgreSQL; the revisions before it stay applied."""
 
 
 class PlanMismatch(MigratorError):
@@ -202,6 +209,9 @@ class Ending(NamedTuple):
     sqlstate: str | None = None
     error_message: str | None = None
 
+    def duration_ms(self, started: datetime) -> int:
+        return round((self.finished - started).total_seconds() * 1000)
+
 
 class PlanRun:
     """Applies revisions, with history, retries and progress markers."""
@@ -240,9 +250,79 @@ class PlanRun:
         self._driver_prepare_threshold: int | None = None
 
     def run(self, plan: Plan) -> None:
-        """Every revision of the plan, in its order."""
+        """Every revision of the plan, in its order, then its repeatables."""
         for number, planned in enumerate(plan.items, start=1):
-            self.apply(planned, last=number == len(plan.items))
+            self.apply(planned, last=number == len(plan.items) and not plan.repeatables)
+        for repeatable in plan.repeatables:
+            self.apply_repeatable(repeatable)
+
+    def apply_repeatable(self, repeatable: Repeatable) -> None:
+        """One repeatable file in a transaction of its own, under the run's timeouts, with its
+        history row (direction `repeatable`, its checksum) in the same transaction. A failure
+        rolls back this file alone and is recorded; the revisions before it stay applied."""
+        connection, schema = self.connection, self.settings.tool_schema
+        connection.commit()
+        self.step_started = datetime.now(UTC)
+        self.events(StepStarted(repeatable.key, repeatable.service.name))
+        self.statements.forget_timeouts()  # set here, the run's own, whatever ran before
+        engine = self.settings.engine
+        set_timeouts(
+            connection.exec_driver_sql, engine.lock_timeout_ms, engine.statement_timeout_ms
+        )
+        statement = None
+        try:
+            for statement in repeatable.statements:
+                connection.execution_options(no_parameters=True).exec_driver_sql(statement.text)
+            ending = Ending("success", datetime.now(UTC))
+            history.record(
+                connection.exec_driver_sql, schema, self._ran(repeatable, ending), self.who
+            )
+            connection.commit()
+        except DBAPIError as error:
+            _rollback_quietly(connection)
+            where = repeatable.at(statement.line) if statement else repeatable.location
+            sqlstate, message = _sqlstate(error), _message_of(error)
+            line = statement.first_line if statement else None
+            self.events(
+                StepFailed(repeatable.key, repeatable.service.name, 1, sqlstate, message, line)
+            )
+            failed = Ending(
+                "failed",
+                datetime.now(UTC),
+                sqlstate,
+                urls.scrub(message, self.settings.database_url),
+            )
+            self._write_failure(self._ran(repeatable, failed))
+            raise RepeatableFailed(
+                f"repeatable {where} failed: {message} [SQLSTATE {sqlstate}]; fix the file and "
+                "run `migrate up` again (the revisions of this run stay applied)"
+            ) from error
+        self.applied.append(repeatable.key)
+        self.events(
+            StepFinished(
+                revision=repeatable.key,
+                service=repeatable.service.name,
+                direction=REPEATABLE,
+                message="CREATE OR REPLACE, its file is new or changed",
+                duration_ms=ending.duration_ms(self.step_started),
+                attempt=1,
+            )
+        )
+
+    def _ran(self, repeatable: Repeatable, ending: Ending) -> history.Attempt:
+        return history.Attempt(
+            run_id=self.run_id,
+            revision=repeatable.key,
+            service=repeatable.service.name,
+            direction=REPEATABLE,
+            started_at=self.step_started,
+            finished_at=ending.finished,
+            outcome=ending.outcome,
+            checksum=repeatable.checksum,
+            sqlstate=ending.sqlstate,
+            error_message=ending.error_message,
+            note=self.note,
+        )
 
     def steps_function(self, alembic_function: Callable[..., Iterable[Any]]) -> Callable:
         """Alembic's `fn` for plain `alembic upgrade/downgrade`: Alembic chooses the steps

@@ -33,13 +33,13 @@ if TYPE_CHECKING:  # reading what `status` shows needs no SQLAlchemy
 PROGRESS_TABLE = "statement_progress"
 CHECKPOINT_TABLE = "batch_checkpoints"
 
-DIRECTIONS = ("upgrade", "downgrade", "stamp", "repair", "restore")
+DIRECTIONS = ("upgrade", "downgrade", "stamp", "repair", "restore", "baseline", "repeatable")
 # A try is written as `running` when it starts and closed when it ends, so a try whose process
 # was killed stays visible: the next run (holding the migration lock) marks it `interrupted`.
 OUTCOMES = ("success", "failed", "rolled_back", "running", "interrupted")
 # The tool's tables carry their version in the history table's comment; older tables are
 # brought up to it under the migration lock.
-TABLES_VERSION = "migrator tables v2"
+TABLES_VERSION = "migrator tables v3"
 _KEPT_SCHEMA = "migrator_history_kept_during_restore"
 VANISHED = "its process vanished (killed, or its connection was lost) before the try ended"
 
@@ -97,7 +97,7 @@ def _ddl(schema: str) -> list[str]:
 
 def _upgrades(schema: str) -> list[str]:
     """What brings tables of an earlier version of the tool to this one: the checks of
-    direction and outcome widened (restore; running and interrupted)."""
+    direction and outcome widened (restore, baseline; running and interrupted)."""
     table = f'"{schema}".{HISTORY_TABLE}'
     statements = []
     for column, allowed in (("direction", DIRECTIONS), ("outcome", OUTCOMES)):
@@ -236,6 +236,25 @@ def record(send: Send, schema: str, attempt: Attempt, who: Identity) -> None:
     send(f'INSERT INTO "{schema}".{HISTORY_TABLE} ({columns}) VALUES ({placeholders})', values)
 
 
+def record_baseline(
+    send: Send,
+    schema: str,
+    heads: tuple[list[str], list[str]],
+    attempts: list[Attempt],
+    who: Identity,
+) -> None:
+    """`baseline`'s writes, in the caller's transaction (the caller commits): the version
+    table's rows that go and come (`heads`), and a row for every revision it marks applied,
+    so that the version table and the history agree as a run would leave them."""
+    from migrator.run import version_table  # loads the graph, which `status` does without
+
+    gone, come = heads
+    moves = version_table.moves("%(gone)s::varchar[]", "%(come)s::varchar[]", schema)
+    send(f"WITH {moves} SELECT 1", {"gone": gone, "come": come})
+    for attempt in attempts:
+        record(send, schema, attempt, who)
+
+
 def close(send: Send, schema: str, attempt: Attempt) -> None:
     """End the try that a `running` row records (its run, revision and try number), with how
     it ended (the caller commits)."""
@@ -323,9 +342,22 @@ def latest_success_by_revision(connection: Connection, schema: str) -> dict[str,
         return {}
     result = connection.exec_driver_sql(
         f'SELECT DISTINCT ON (revision) {_COLUMNS} FROM "{schema}".{HISTORY_TABLE} '
-        "WHERE outcome = 'success' AND revision IS NOT NULL ORDER BY revision, id DESC"
+        "WHERE outcome = 'success' AND revision IS NOT NULL AND direction <> 'repeatable' "
+        "ORDER BY revision, id DESC"
     )
     return {row.revision: Row(**row._mapping) for row in result}
+
+
+def repeatable_checksums(connection: psycopg.Connection, schema: str) -> dict[str, str]:
+    """For each repeatable file the history records (`crm/customer_summary.sql`, in the
+    revision column of its `repeatable` rows), the checksum it last ran with."""
+    if not table_exists(connection, schema, HISTORY_TABLE):
+        return {}
+    rows = connection.execute(
+        f'SELECT DISTINCT ON (revision) revision, checksum FROM "{schema}".{HISTORY_TABLE} '
+        "WHERE direction = 'repeatable' AND outcome = 'success' ORDER BY revision, id DESC"
+    ).fetchall()
+    return {revision: checksum for revision, checksum in rows}
 
 
 def recorded_as_applied(rows: dict[str, Row]) -> dict[str, Row]:

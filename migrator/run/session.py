@@ -3,12 +3,15 @@ the client is still there."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
 from migrator.config import Settings
+from migrator.database import VERSION_TABLE, database_heads
 from migrator.events import EventSink, TriesInterrupted
 from migrator.model.graph import RevisionGraph
 from migrator.run import history, lock, validation, version_table
@@ -41,8 +44,42 @@ def writing(
         connection, settings.tool_schema, settings.engine.lock_wait_ms, events
     ):
         prepare(connection, settings, events)
+        move_past_squashes(connection, settings, graph)
         validation.refuse_unless_valid(validation.check(connection, settings, graph))
         yield
+
+
+def move_past_squashes(connection: Connection, settings: Settings, graph: RevisionGraph) -> None:
+    """A version row holding the last revision a squash replaced becomes the squashed
+    revision, which runs nothing here: the database already holds all it does. A stamp row in
+    the history (with the squashed revision's checksum) says so. A row inside a squashed range
+    is refused before anything is written."""
+    heads = database_heads(connection, settings)
+    graph.current_heads(heads)
+    moved = [(old, graph.replaced[old]) for old in heads if old in graph.replaced]
+    if not moved:
+        return
+    who, run_id, now = history.identity(settings.environment), uuid.uuid4(), datetime.now(UTC)
+    table = f'"{settings.tool_schema}".{VERSION_TABLE}'
+    for old, squash in moved:
+        connection.exec_driver_sql(f"DELETE FROM {table} WHERE version_num = %s", (old,))
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} (version_num) VALUES (%s) ON CONFLICT DO NOTHING", (squash,)
+        )
+        revision = graph[squash]
+        stamp = history.Attempt(
+            run_id=run_id,
+            revision=squash,
+            service=revision.service.name,
+            direction="stamp",
+            started_at=now,
+            finished_at=now,
+            outcome="success",
+            checksum=revision.checksum("upgrade"),
+            note=f"moved from {old}, the last revision {squash} replaces; nothing ran",
+        )
+        history.record(connection.exec_driver_sql, settings.tool_schema, stamp, who)
+    connection.commit()
 
 
 @contextmanager

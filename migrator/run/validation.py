@@ -55,6 +55,7 @@ def findings(
 ) -> list[Finding]:
     """Compare what the version table and the history record with the revision files."""
     found: list[Finding] = []
+    heads = graph.current_heads(heads)
     known_heads = [head for head in heads if head in graph.revisions]
     for head in sorted(set(heads) - set(known_heads)):
         found.append(
@@ -67,9 +68,11 @@ def findings(
         )
     applied = graph.ancestors(known_heads)
     recorded_applied = history.recorded_as_applied(recorded)
+    # A squashed revision counts as recorded where the revisions it replaced were.
+    squashed = {graph.replaced[rev] for rev in recorded_applied if rev in graph.replaced}
     for revision, row in sorted(recorded_applied.items()):
         if revision not in graph.revisions:
-            if revision not in heads:
+            if revision not in heads and revision not in graph.replaced:
                 found.append(
                     Finding(
                         "missing",
@@ -94,7 +97,7 @@ def findings(
                     f"`migrate repair --version {revision}`",
                 )
             )
-    for revision in graph.in_order(applied - recorded_applied.keys()):
+    for revision in graph.in_order(applied - recorded_applied.keys() - squashed):
         found.append(
             Finding(
                 "unrecorded",
