@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_backfill.py
 	$(BIN)/python bench/bench_lock_wait.py
 	$(BIN)/python bench/bench_impact.py
+	$(BIN)/python bench/bench_fleet.py
 
 clean-venv:
 	rm -rf $(VENV)

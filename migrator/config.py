@@ -113,6 +113,7 @@ _ENGINE_SOURCES = {
     "retry_backoff": ("retry_backoff_ms", parse_duration_ms),
     "lock_wait": ("lock_wait_ms", parse_duration_ms),
     "exclusive_lock_timeout": ("exclusive_lock_timeout_ms", parse_duration_ms),
+    "max_replica_lag": ("max_replica_lag_ms", parse_duration_ms),
 }
 
 
@@ -134,6 +135,9 @@ class EngineSettings:
     # most this long per try, unless its revision sets its own lock_timeout. pgroll waits
     # 500 ms; a little less keeps a queued query's worst wait under half a second.
     exclusive_lock_timeout_ms: int = 400
+    # Backfills pause, and statements that work through a large table wait, while a streaming
+    # replica is further behind than this (0: replicas are not watched).
+    max_replica_lag_ms: int = 10_000
 
     @classmethod
     def merged(cls, *layers: dict[str, Any]) -> EngineSettings:

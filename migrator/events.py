@@ -220,6 +220,47 @@ class SeedsSkipped:
         )
 
 
+@dataclass(frozen=True)
+class ReplicaLagWait(_Described):
+    """A streaming replica lags more than max_replica_lag: the run waits (between backfill
+    slices, or before a statement that works through a large table) until it catches up."""
+
+    template: ClassVar[str] = (
+        "{e.revision}: waiting for replica {e.replica}, {e.lag_seconds:.0f}s behind "
+        "(max_replica_lag {e.limit_seconds:g}s)"
+    )
+
+    revision: str
+    replica: str
+    lag_seconds: float
+    limit_seconds: float
+
+
+@dataclass(frozen=True)
+class ReplicaCaughtUp(_Described):
+    """The replicas the run waited for are within max_replica_lag again; the run goes on."""
+
+    template: ClassVar[str] = (
+        "{e.revision}: replicas caught up after {e.waited_seconds:.0f}s; going on"
+    )
+
+    revision: str
+    waited_seconds: float
+
+
+@dataclass(frozen=True)
+class ReplicaLagUnwatched(_Described):
+    """The primary has replicas whose lag this role may not read; said once a run."""
+
+    template: ClassVar[str] = (
+        "cannot watch the lag of {e.replicas} replica(s): {e.reason}; the run goes on "
+        "without waiting for them"
+    )
+
+    replicas: int
+    reason: str
+
+
 Event = (
     RunStarted
     | RunFinished
@@ -234,6 +275,9 @@ Event = (
     | HistoryNotRecorded
     | TriesInterrupted
     | SeedsSkipped
+    | ReplicaLagWait
+    | ReplicaCaughtUp
+    | ReplicaLagUnwatched
 )
 EventSink = Callable[[Event], None]
 
@@ -242,6 +286,6 @@ _log = logging.getLogger("migrator")
 
 def log_event(event: Event) -> None:
     """The sink of plain `alembic`: one log line per event."""
-    warns = HistoryNotRecorded | StepFailed | SeedsSkipped
+    warns = HistoryNotRecorded | StepFailed | SeedsSkipped | ReplicaLagWait | ReplicaLagUnwatched
     level = logging.WARNING if isinstance(event, warns) else logging.INFO
     _log.log(level, event.describe())

@@ -62,3 +62,31 @@ def test_an_access_exclusive_wait_is_under_half_a_second_unless_configured(
     assert default == 400
     assert staging.exclusive_lock_timeout_ms == 1000
     assert from_environment.exclusive_lock_timeout_ms == 250
+
+
+def test_replica_lag_is_ten_seconds_unless_pyproject_the_environment_or_a_flag_says_otherwise(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    default = load_settings(project=project).engine.max_replica_lag_ms
+    path = project / "pyproject.toml"
+    path.write_text(
+        path.read_text().replace("[tool.migrator]\n", '[tool.migrator]\nmax_replica_lag = "30s"\n')
+    )
+    configured = load_settings(project=project).engine.max_replica_lag_ms
+    monkeypatch.setenv("MIGRATE_MAX_REPLICA_LAG", "off")
+    switched_off = load_settings(project=project).engine.max_replica_lag_ms
+    flagged = load_settings(project=project, engine_flags={"max_replica_lag": "2s"}).engine
+
+    assert (default, configured, switched_off, flagged.max_replica_lag_ms) == (
+        10_000,
+        30_000,
+        0,
+        2000,
+    )
+
+
+def test_a_max_replica_lag_flag_that_does_not_parse_is_refused(project: Path) -> None:
+    result = run_migrate("up", "--max-replica-lag", "soon", project=project)
+
+    assert result.exit_code == 2
+    assert "max_replica_lag = 'soon' is not a duration" in result.output

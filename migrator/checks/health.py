@@ -28,7 +28,7 @@ from migrator.errors import MigratorError
 from migrator.model import services
 from migrator.model.graph import RevisionGraph
 from migrator.ops.policy import Load
-from migrator.run import history, validation
+from migrator.run import history, replicas, validation
 
 OK, WARNING, FAILING = "ok", "warning", "failing"
 
@@ -89,6 +89,7 @@ def run(
                 ),
                 _LOCK_WAITS.run(connection, in_scope),
                 _running_migrations(connection, settings),
+                _replicas(connection, settings),
                 _disk(connection, settings),
             ]
     except MigratorError as error:
@@ -247,6 +248,61 @@ _LOCK_WAITS = _Listing(
     "nothing waits for a lock on the services' tables",
     row=lambda r: f"pid {r[0]} waits for {r[2]} on {r[1]} (blocked by {r[3] or '?'})",
 )
+
+
+def _replicas(connection: Connection, settings: Settings) -> Check:
+    """Each streaming replica's lag as the primary sees it; a warning above max_replica_lag,
+    the limit under which migrations run without waiting for it."""
+    found = replicas.replicas(connection)
+    connection.commit()
+    if not found:
+        return Check("replicas", OK, "no replicas")
+    limit = settings.engine.max_replica_lag_ms / 1000
+    listed = [
+        {
+            "name": replica.name,
+            "client": replica.client,
+            "state": replica.state,
+            "sync_state": replica.sync_state,
+            "write_lag_seconds": replica.write_lag,
+            "flush_lag_seconds": replica.flush_lag,
+            "replay_lag_seconds": replica.replay_lag,
+            "bytes_behind": replica.bytes_behind,
+        }
+        for replica in found
+    ]
+    hidden = [replica.name or str(replica.pid) for replica in found if not replica.visible]
+    lagging = [
+        replica.name
+        for replica in found
+        if limit and replica.replay_lag is not None and replica.replay_lag > limit
+    ]
+    details = [
+        f"{r['name']} ({r['client'] or 'local socket'}): {r['state']}, {r['sync_state']}, "
+        f"replay lag {units.duration((r['replay_lag_seconds'] or 0) * 1000)}, "
+        f"{r['bytes_behind'] or 0} bytes behind"
+        for r in listed
+        if r["state"] is not None
+    ]
+    figures = {"replicas": listed, "max_replica_lag_seconds": limit}
+    if hidden:
+        return Check(
+            "replicas",
+            WARNING,
+            f"{len(hidden)} replica(s) whose lag this role may not read; grant it pg_monitor",
+            details,
+            figures,
+        )
+    if lagging:
+        return Check(
+            "replicas",
+            WARNING,
+            f"{', '.join(lagging)} replay more than {units.duration(limit * 1000)} behind; "
+            "migrations wait for them",
+            details,
+            figures,
+        )
+    return Check("replicas", OK, f"{len(found)} replica(s) within the lag limit", details, figures)
 
 
 def _disk(connection: Connection, settings: Settings) -> Check:

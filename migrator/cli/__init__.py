@@ -164,4 +164,14 @@ def _leave(code: object) -> NoReturn:
 
 
 # The commands register themselves on `app`.
-from migrator.cli import authoring, baseline, pictures, reading, rebase, server, squash, writing  # noqa: E402, F401
+from migrator.cli import (  # noqa: E402, F401
+    authoring,
+    baseline,
+    fleet,
+    pictures,
+    reading,
+    rebase,
+    server,
+    squash,
+    writing,
+)

@@ -20,6 +20,8 @@ from migrator.events import (
     BatchProgress,
     Event,
     HistoryNotRecorded,
+    ReplicaLagUnwatched,
+    ReplicaLagWait,
     RunFinished,
     RunStarted,
     StepFailed,
@@ -119,6 +121,9 @@ class EventView:
                 self._batch(event)
         elif isinstance(event, HistoryNotRecorded):
             err.print(f"[red]warning:[/red] {escape(event.describe())}")
+        elif isinstance(event, ReplicaLagWait | ReplicaLagUnwatched):
+            self._close_bar()
+            err.print(f"[yellow]warning:[/yellow] {escape(event.describe())}")
         elif not self.quiet and not isinstance(
             event, RunStarted | RunFinished | StepStarted | StepFailed
         ):

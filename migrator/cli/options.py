@@ -66,6 +66,11 @@ LockRetries = _engine_setting(
 LockWait = _engine_setting(
     str, "How long to wait for another migrator to finish (120s; MIGRATE_LOCK_WAIT)."
 )
+MaxReplicaLag = _engine_setting(
+    str,
+    "How far a streaming replica may lag before backfills pause (10s; off; "
+    "MIGRATE_MAX_REPLICA_LAG).",
+)
 AsJson = flag("--json", "Machine-readable output.")
 Environment = Annotated[
     str | None,
@@ -112,6 +117,7 @@ _ENGINE = {
     "statement_timeout": StatementTimeout,
     "lock_retries": LockRetries,
     "lock_wait": LockWait,
+    "max_replica_lag": MaxReplicaLag,
 }
 
 

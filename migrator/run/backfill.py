@@ -24,6 +24,7 @@ from migrator.events import BatchProgress, EventSink, RetryScheduled
 from migrator.model.revision import BackfillStep, Revision
 from migrator.run import lock as locking
 from migrator.run.history import CHECKPOINT_TABLE
+from migrator.run.replicas import Watcher
 from migrator.run.statements import StatementRunner
 
 
@@ -58,14 +59,18 @@ def run_backfill(
     step: BackfillStep,
     retries: Retries,
     events: EventSink,
+    replicas: Watcher,
 ) -> int:
-    """Update the step's table in keyset slices; returns the rows updated by this run."""
+    """Update the step's table in keyset slices; returns the rows updated by this run.
+    Between slices it waits while a streaming replica lags more than the run allows."""
     job = step.name or step.table
     runner.apply_timeouts(connection.exec_driver_sql, revision)
     target = _describe(connection, step.table)
     counted_before = _scalar(connection, step.validate_count) if step.validate_count else None
     with runner.outside_transaction(connection):
-        done = _run_slices(connection, runner, revision, job, target, step, retries, events)
+        done = _run_slices(
+            connection, runner, revision, job, target, step, retries, events, replicas
+        )
     where = f"revision {revision.id} ({revision.at(step.line)})"
     if step.validate_empty:
         offending = _scalar(
@@ -172,6 +177,7 @@ def _run_slices(
     step: BackfillStep,
     retries: Retries,
     events: EventSink,
+    replicas: Watcher,
 ) -> int:
     connection = connection.execution_options(no_parameters=False)
     checkpoints = f"{runner.schema_identifier}.{CHECKPOINT_TABLE}"
@@ -263,3 +269,4 @@ def _run_slices(
             )
         if step.pause:
             time.sleep(step.pause)
+        replicas.wait(connection, events, revision.id)

@@ -54,6 +54,7 @@ from migrator.model.revision import BackfillStep, SqlStep, Step
 from migrator.run import history, version_table
 from migrator.run import lock as locking
 from migrator.run.backfill import Retries, run_backfill
+from migrator.run.replicas import Watcher, works_through_a_large_table
 from migrator.run.session import set_timeouts
 from migrator.run.statements import StatementFailed, StatementRunner
 from migrator.run.try_rows import TryRows
@@ -242,6 +243,7 @@ class PlanRun:
             exclusive_lock_timeout_ms=settings.engine.exclusive_lock_timeout_ms,
         )
         self.statements.load_progress(connection)
+        self.replicas = Watcher(settings.engine.max_replica_lag_ms / 1000)
         self.tries: Counter[str | None] = Counter()
         self.step_started = datetime.now(UTC)
         self.applied: list[str] = []
@@ -387,6 +389,7 @@ class PlanRun:
         self.current = planned
         self.step_started = datetime.now(UTC)
         self.events(StepStarted(planned.id, revision.service.name))
+        self._wait_for_replicas_before_large_work(planned)
         running = self._attempt(
             planned.id,
             planned.direction,
@@ -413,6 +416,19 @@ class PlanRun:
                 attempt=running.attempt,
             )
         )
+
+    def _wait_for_replicas_before_large_work(self, planned: PlannedRevision) -> None:
+        """A statement cannot pause halfway as a backfill does between slices: a revision
+        that works through a large table first waits for lagging replicas to catch up. Only
+        a lagging replica makes the revision's statements worth parsing and its tables worth
+        measuring: without replicas this costs one query every few seconds, not a revision."""
+        if not self.replicas.limit_seconds:
+            return
+        lagging = self.replicas.lagging(self.connection, self.events)
+        if lagging is not None and works_through_a_large_table(self.connection, planned.steps):
+            self.replicas.wait(self.connection, self.events, planned.id)
+        if self.connection.in_transaction():
+            self.connection.commit()
 
     def _runs_whole_in_its_transaction(self, planned: PlannedRevision) -> bool:
         return not self.statements.has_progress(planned.id) and all(
@@ -523,7 +539,9 @@ class PlanRun:
                 continue
             tries = revision.settings.lock_retries or self.settings.engine.lock_retries
             retries = Retries(tries, self.settings.engine.retry_backoff_ms)
-            run_backfill(connection, self.statements, revision, step, retries, self.events)
+            run_backfill(
+                connection, self.statements, revision, step, retries, self.events, self.replicas
+            )
         moved = self.heads.after(planned.id, planned.direction)
         try:
             self._send_now(rows.finishing(running, *moved), None)
