@@ -149,6 +149,10 @@ def _migrate(
             "or a Connection with no transaction open (engine.connect(), not engine.begin())"
         )
     graph = RevisionGraph.load(settings.project_root)
+    if SETTINGS_ATTRIBUTE not in config.attributes:
+        # Plain Alembic would apply two heads of one service in whatever order it walks them;
+        # `migrate` refuses them in its own commands (its `down` may still take one back).
+        graph.refuse_parallel_heads()
     with session.writing(connection, settings, graph, log_event):
         heads = database_heads(connection, settings)
         run = PlanRun(connection, settings, graph, log_event, heads=heads)

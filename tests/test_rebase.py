@@ -4,9 +4,13 @@ and `migrate rebase` puts one after the other."""
 from __future__ import annotations
 
 import datetime
+import io
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from alembic.util import CommandError
 from conftest import (
     add_revision,
     applied_versions,
@@ -15,6 +19,7 @@ from conftest import (
     history_rows,
     run_migrate,
 )
+from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 
 from migrator.model import services, template
@@ -268,3 +273,19 @@ def test_down_refuses_what_is_not_one_of_the_parallel_heads(
 
     assert result.exit_code == 1
     assert "crm has 2 heads" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "destination"), [("upgrade", "heads"), ("stamp", "heads"), ("downgrade", "base")]
+)
+def test_plain_alembic_refuses_parallel_heads_and_writes_nothing(
+    parallel: Path, database_url: URL, name: str, destination: str
+) -> None:
+    config = Config(str(parallel / "alembic.ini"), stdout=io.StringIO())
+
+    with create_engine(database_url).connect() as connection:
+        config.attributes["connection"] = connection
+        with pytest.raises(CommandError, match="crm has 2 heads"):
+            getattr(command, name)(config, destination)
+
+    assert applied_versions(database_url) == set()
