@@ -73,6 +73,15 @@ class TargetPlan:
 Watcher = Callable[[TargetState], None]
 
 
+def _pool(base: Context, parallel: int) -> ThreadPoolExecutor:
+    """Threads for the targets, once the graph they share is read here. Reading it from
+    several threads at once would parse revision files concurrently, which CPython 3.11's
+    parser does not survive (`AST constructor recursion depth mismatch`), and would read the
+    same files once per target."""
+    base.graph  # noqa: B018 - the read is the point
+    return ThreadPoolExecutor(max_workers=max(parallel, 1))
+
+
 def on_target(base: Context, target: Target, events: Callable[[Event], None]) -> Context:
     """A Context for the target's database and environment, sharing the base's graph."""
     ctx = Context.load(
@@ -103,7 +112,7 @@ def status(
             if not hosted or row.service.name in hosted
         ]
 
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
+    with _pool(base, parallel) as pool:
         return list(zip(targets, pool.map(one, targets), strict=True))
 
 
@@ -116,7 +125,7 @@ def plans(base: Context, targets: list[Target], parallel: int) -> list[TargetPla
         revisions = tuple(dict.fromkeys(rev for plan in found for rev in plan.revisions))
         return TargetPlan(target, tuple(plan.hash for plan in found), revisions)
 
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
+    with _pool(base, parallel) as pool:
         return list(pool.map(one, targets))
 
 
@@ -166,7 +175,7 @@ def rollout(
 
     first, rest = states[:canary], states[canary:]
     for wave in (first, rest):
-        with ThreadPoolExecutor(max_workers=max(parallel, 1)) as pool:
+        with _pool(base, parallel) as pool:
             list(pool.map(run, wave))
         if wave is first and any(state.state == FAILED for state in first):
             stop.set()
