@@ -44,15 +44,17 @@ class Context:
         environment: str | None = None,
         engine_flags: dict[str, Any] | None = None,
         events: EventSink = log_event,
+        graph: RevisionGraph | None = None,
     ) -> Context:
-        """Settings from flags, environment and pyproject; nothing is started yet."""
+        """Settings from flags, environment and pyproject; nothing is started yet. `graph`:
+        one already read from the same project, shared instead of read again."""
         settings = config.load_settings(
             project=project,
             database_url=database_url,
             environment=environment,
             engine_flags=engine_flags,
         )
-        return cls(settings, events)
+        return cls(settings, events, _graph=graph)
 
     @property
     def database_url(self) -> urls.Url:

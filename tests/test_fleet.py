@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import head_of, run_migrate, url_text
+from conftest import branch_of, head_of, run_migrate, url_text
 from sqlalchemy.engine import URL
 
 from migrator import urls
@@ -55,6 +55,18 @@ def test_fleet_up_brings_every_site_to_head(new_database, tmp_path):
     code, document = _fleet("up", "--targets-file", str(sites), "--parallel", "8")
     assert code == 0
     assert {row["revision"] for row in document} == {EDGE_HEAD}
+
+
+def test_fleet_down_takes_back_each_sites_last_revision(new_database, tmp_path):
+    sites = _targets_file(tmp_path, _sites(new_database, 2))
+    run_migrate("fleet", "up", "--targets-file", str(sites))
+
+    code, _ = _fleet("down", "--targets-file", str(sites))
+
+    _, document = _fleet("status", "--targets-file", str(sites))
+    before_head = branch_of("inosec_edge")[-2]
+    assert code == 0
+    assert [row["services"][0]["current"] for row in document] == [before_head] * 2
 
 
 def test_fleet_status_json_lists_each_service_revision_and_pending(new_database, tmp_path):

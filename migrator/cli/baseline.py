@@ -15,7 +15,7 @@ from rich.table import Table
 from migrator.cli import app, context
 from migrator.cli.console import out, reports_errors
 from migrator.cli.options import Approve, AsJson, ServiceName, Target, Yes, target_options
-from migrator.cli.writing import _announce_policy, _command_line, _confirmation
+from migrator.cli.writing import announce_policy, command_line, confirmation
 
 if TYPE_CHECKING:
     from migrator.checks.baseline import Proposal
@@ -50,7 +50,7 @@ def baseline_command(
     from migrator.commands import baseline
 
     ctx = context(target, quiet=True)
-    _announce_policy(ctx)
+    announce_policy(ctx)
     why = baseline.refuse_without_reason(ctx, reason)
     proposal = baseline.propose(ctx, service)
     document = {
@@ -73,9 +73,9 @@ def baseline_command(
         else:
             out.print("nothing to baseline: the database has no schema of these services")
         return
-    line = _command_line("baseline", target, ctx, service=service, reason=why and shlex.quote(why))
+    line = command_line("baseline", target, ctx, service=service, reason=why and shlex.quote(why))
     recorded = baseline.record(
-        ctx, proposal, _confirmation(yes), reason=why, approve=approve, command_line=line
+        ctx, proposal, confirmation(yes), reason=why, approve=approve, command_line=line
     )
     if json_output:
         out.print_json(json.dumps({**document, "recorded": True}))

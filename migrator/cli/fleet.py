@@ -250,42 +250,42 @@ def _summary(states: list[TargetState], json_output: bool) -> None:
     )
 
 
-@fleet_app.command()
-@reports_errors
-@target_options(database=False, environment=True)
-def up(
-    group: Group = None,
-    targets_file: TargetsFile = None,
-    parallel: Parallel = 4,
-    canary: Canary = 0,
-    keep_going: KeepGoing = False,
-    approve: Approve = None,
-    json_output: AsJson = False,
-    *,
-    target: Target,
-) -> None:
-    """Bring every target's services to head: canaries first, `--parallel N` at a time,
-    stopping at the first failure. Run it again to go on where it stopped."""
-    _rollout(
-        "upgrade", target, targets_file, group, parallel, canary, keep_going, approve, json_output
-    )
+def _rollout_command(name: str, direction: str, help: str) -> None:
+    """`fleet up` and `fleet down`: the same options, one direction each."""
+
+    @fleet_app.command(name, help=help)
+    @reports_errors
+    @target_options(database=False, environment=True)
+    def rollout(
+        group: Group = None,
+        targets_file: TargetsFile = None,
+        parallel: Parallel = 4,
+        canary: Canary = 0,
+        keep_going: KeepGoing = False,
+        approve: Approve = None,
+        json_output: AsJson = False,
+        *,
+        target: Target,
+    ) -> None:
+        _rollout(
+            direction,
+            target,
+            targets_file,
+            group,
+            parallel,
+            canary,
+            keep_going,
+            approve,
+            json_output,
+        )
 
 
-@fleet_app.command()
-@reports_errors
-@target_options(database=False, environment=True)
-def down(
-    group: Group = None,
-    targets_file: TargetsFile = None,
-    parallel: Parallel = 4,
-    canary: Canary = 0,
-    keep_going: KeepGoing = False,
-    approve: Approve = None,
-    json_output: AsJson = False,
-    *,
-    target: Target,
-) -> None:
-    """Roll back the last applied migration of each target's services."""
-    _rollout(
-        "downgrade", target, targets_file, group, parallel, canary, keep_going, approve, json_output
-    )
+_rollout_command(
+    "up",
+    "upgrade",
+    "Bring every target's services to head: canaries first, `--parallel N` at a time, "
+    "stopping at the first failure. Run it again to go on where it stopped.",
+)
+_rollout_command(
+    "down", "downgrade", "Roll back the last applied migration of each target's services."
+)

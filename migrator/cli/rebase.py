@@ -10,7 +10,7 @@ import typer
 from migrator.cli import app, context
 from migrator.cli.console import out, reports_errors
 from migrator.cli.options import Target, Yes, target_options
-from migrator.cli.writing import _confirmation
+from migrator.cli.writing import confirmation
 
 
 @app.command("rebase")
@@ -34,7 +34,7 @@ def rebase_command(
     from migrator.commands import rebase
 
     ctx = context(target)
-    done = rebase.rebase(ctx, service, _confirmation(yes), onto=onto)
+    done = rebase.rebase(ctx, service, confirmation(yes), onto=onto)
     moves = ", ".join(f"{old} as {new}" for old, new in done.renamed.items())
     out.print(f"moved {moves} onto {done.onto}")
     for path in done.written:

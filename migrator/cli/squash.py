@@ -9,7 +9,7 @@ import typer
 from migrator.cli import app, context
 from migrator.cli.console import out, reports_errors
 from migrator.cli.options import Target, Yes, target_options
-from migrator.cli.writing import _confirmation
+from migrator.cli.writing import confirmation
 from migrator.errors import UsageError
 
 
@@ -39,7 +39,7 @@ def squash_command(
     for path in planned.removed:
         out.print(f"remove {path.relative_to(root)}", soft_wrap=True)
     question = f"Squash {len(planned.removed)} revision(s) into {planned.revision}?"
-    if not _confirmation(yes)(question):
+    if not confirmation(yes)(question):
         raise UsageError("squash cancelled; nothing was changed")
     squash.write(ctx, planned)
     out.print(

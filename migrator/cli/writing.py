@@ -62,14 +62,14 @@ def _override(outside_window: bool, reason: str | None) -> str | None:
     return reason
 
 
-def _announce_policy(ctx: Context) -> None:
+def announce_policy(ctx: Context) -> None:
     """Every writing command starts by saying which rules it runs under."""
     from migrator.commands import writing
 
     err.print(f"[bold]{escape(writing.rules(ctx).describe())}[/bold]", soft_wrap=True)
 
 
-def _command_line(verb: str, target: Target, ctx: Context, **flags: object) -> str:
+def command_line(verb: str, target: Target, ctx: Context, **flags: object) -> str:
     """The command to approve with, as the user would type it again."""
     words = [f"migrate {verb}"]
     if target.environment:
@@ -119,8 +119,8 @@ def up(
         plan = writing.upgrade_plan(ctx, service=service, version=version, phase=phase)
         writing.write_sql(ctx, plan, sys.stdout)
         return
-    _announce_policy(ctx)
-    line = _command_line("up", target, ctx, service=service, version=version, phase=phase)
+    announce_policy(ctx)
+    line = command_line("up", target, ctx, service=service, version=version, phase=phase)
     outcome = writing.up(
         ctx,
         service=service,
@@ -158,8 +158,8 @@ def down(
     if sql:
         writing.write_sql(ctx, plan, sys.stdout)
         return
-    _announce_policy(ctx)
-    line = _command_line("down", target, ctx, service=service, version=version, cascade=cascade)
+    announce_policy(ctx)
+    line = command_line("down", target, ctx, service=service, version=version, cascade=cascade)
     outcome = writing.run_plan(ctx, plan, approve=approve, command_line=line)
     _report(outcome, ctx)
     out.print(f"{len(outcome.done)} revision(s) rolled back")
@@ -245,15 +245,15 @@ def restore(
     from migrator.commands import writing
 
     ctx = context(target)
-    _announce_policy(ctx)
+    announce_policy(ctx)
     target = urls.redacted(ctx.database_url)
-    if not _confirmation(yes)(f"Replace every service schema of {target} with {file.name}?"):
+    if not confirmation(yes)(f"Replace every service schema of {target} with {file.name}?"):
         raise UsageError("restore cancelled; nothing was changed")
     writing.restore(ctx, file, approve=approve)
     out.print(f"restored {file.name} into {target}", soft_wrap=True)
 
 
-def _confirmation(yes: bool) -> Callable[[str], bool]:
+def confirmation(yes: bool) -> Callable[[str], bool]:
     """Yes when --yes was given; else the person's answer at a terminal; else a refusal that
     says how to give it (a script without a terminal cannot answer)."""
 
@@ -277,8 +277,8 @@ def dev_reset(yes: Yes = False, *, target: Target) -> None:
     from migrator.commands import writing
 
     ctx = context(target, quiet=True)
-    _announce_policy(ctx)
-    result = writing.dev_reset(ctx, _confirmation(yes))
+    announce_policy(ctx)
+    result = writing.dev_reset(ctx, confirmation(yes))
     how = (
         f"cloned from template {result.template}"
         if result.from_template

@@ -84,14 +84,13 @@ def _pool(base: Context, parallel: int) -> ThreadPoolExecutor:
 
 def on_target(base: Context, target: Target, events: Callable[[Event], None]) -> Context:
     """A Context for the target's database and environment, sharing the base's graph."""
-    ctx = Context.load(
+    return Context.load(
         project=base.settings.project_root,
         database_url=urls.libpq_dsn(target.url),
         environment=target.environment or base.settings.environment,
         events=events,
+        graph=base.graph,
     )
-    ctx._graph = base.graph
-    return ctx
 
 
 def _services(target: Target) -> tuple[str | None, ...]:

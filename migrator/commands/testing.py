@@ -56,6 +56,6 @@ def _heads_needed(graph: RevisionGraph, service: str) -> list[str]:
     new = {service}
     while new:
         needed |= new
-        heads = [graph.branch(services.resolve(name))[-1].id for name in sorted(needed)]
-        new = {graph[rev].service.name for rev in graph.ancestors(heads)} - needed
-    return heads
+        reached = (graph.services_needed(services.resolve(name)) for name in new)
+        new = set().union(*reached) - needed
+    return [graph.branch(services.resolve(name))[-1].id for name in sorted(needed)]

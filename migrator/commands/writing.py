@@ -23,7 +23,6 @@ from migrator.context import Context
 from migrator.errors import CheckFailed, MigratorError, UsageError
 from migrator.events import Event, SeedsSkipped, StepFinished, log_event
 from migrator.model import plan as planning
-from migrator.model import services
 from migrator.model.plan import Plan
 from migrator.ops import backup, devdb, policy, seeds
 from migrator.run import apply, history, session, validation
@@ -237,17 +236,11 @@ def load_seeds(ctx: Context, rules: policy.Policy) -> list[Path]:
         session.configure(connection, ctx.settings)
         rows = graph.status(database.database_heads(connection, ctx.settings))
         at_head = {row.service.name for row in rows if row.head and not row.pending}
-        ready = {row.service.name for row in rows if _services_needed(ctx, row.service) <= at_head}
+        ready = {row.service.name for row in rows if graph.services_needed(row.service) <= at_head}
         seeding = seeds.load(connection, ctx.settings.project_root, rules.seeds, ready)
     if seeding.skipped:
         ctx.events(SeedsSkipped(rules.seeds, tuple(seeding.skipped)))
     return seeding.ran
-
-
-def _services_needed(ctx: Context, service: services.Service) -> set[str]:
-    """The services whose revisions the service's branch needs, itself included."""
-    branch = [revision.id for revision in ctx.graph.branch(service)]
-    return {service.name} | {ctx.graph[rev].service.name for rev in ctx.graph.ancestors(branch)}
 
 
 def repair(ctx: Context, version: str) -> tuple[str, history.Identity]:

@@ -139,6 +139,11 @@ class RevisionGraph:
             self.revisions[rev] for rev in self._order if self.revisions[rev].service == service
         ]
 
+    def services_needed(self, service: Service) -> set[str]:
+        """The services whose revisions the service's whole branch needs, itself included."""
+        branch = [revision.id for revision in self.branch(service)]
+        return {service.name} | {self[rev].service.name for rev in self.ancestors(branch)}
+
     def branch_heads(self, service: Service) -> list[str]:
         """The service's revisions that no later revision of it names as down_revision: one,
         unless people added revisions on the same head in parallel."""

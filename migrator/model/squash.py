@@ -138,7 +138,7 @@ def bodies(schema_dump: str, data_dump: str) -> tuple[str, str]:
         if _drops(node):
             downgrade.append(node)
         elif _kept(node):
-            _rerunnable(node)
+            sql.make_rerunnable(node)
             upgrade.append(node)
     upgrade += [node for node in _statements(data_dump) if _is_data(node)]
     return _render(upgrade), _render(downgrade)
@@ -183,14 +183,6 @@ def _is_data(node: ast.Node) -> bool:
         return False
     value = node.targetList[0].val
     return isinstance(value, ast.FuncCall) and value.funcname[-1].sval == "setval"
-
-
-def _rerunnable(node: ast.Node) -> None:
-    """IF NOT EXISTS or OR REPLACE on what is created, where PostgreSQL has them."""
-    if isinstance(node, ast.CreateSchemaStmt | ast.CreateStmt | ast.IndexStmt | ast.CreateSeqStmt):
-        node.if_not_exists = True
-    elif isinstance(node, ast.CreateFunctionStmt | ast.CreateTrigStmt | ast.ViewStmt):
-        node.replace = True
 
 
 def _render(nodes: list[ast.Node]) -> str:

@@ -19,11 +19,10 @@ from typing import Any
 import pglast
 from alembic.operations import MigrationScript, Operations, ops
 from alembic.runtime.migration import MigrationContext
-from pglast import ast, enums
 from pglast.stream import IndentedStream
 
 from migrator.config import Settings
-from migrator.model import guards, services, template
+from migrator.model import guards, services, sql, template
 from migrator.model import tables as models
 from migrator.model.graph import RevisionGraph
 
@@ -41,7 +40,7 @@ def render_sql(operations: ops.OpContainer) -> str:
         runner.invoke(operation)
     statements = []
     for raw in pglast.parse_sql(output.getvalue()):
-        _make_rerunnable(raw.stmt)
+        sql.make_rerunnable(raw.stmt)
         statements.append(IndentedStream(comma_at_eoln=True)(raw.stmt) + ";")
     return "\n\n".join(statements)
 
@@ -52,22 +51,6 @@ def _flatten(operations: Iterable[ops.MigrateOperation]) -> Iterable[ops.Migrate
             yield from _flatten(operation.ops)
         else:
             yield operation
-
-
-def _make_rerunnable(node: ast.Node) -> None:
-    """IF NOT EXISTS on what is created, IF EXISTS on what is dropped, where PostgreSQL has it."""
-    if isinstance(node, ast.CreateStmt | ast.IndexStmt | ast.CreateSeqStmt):
-        node.if_not_exists = True
-    elif isinstance(node, ast.DropStmt):
-        node.missing_ok = True
-    elif isinstance(node, ast.AlterTableStmt):
-        for command in node.cmds or ():
-            if command.subtype in (
-                enums.AlterTableType.AT_AddColumn,
-                enums.AlterTableType.AT_DropColumn,
-                enums.AlterTableType.AT_DropConstraint,
-            ):
-                command.missing_ok = True
 
 
 def _service_of(script: MigrationScript) -> services.Service | None:
